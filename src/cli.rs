@@ -1,0 +1,113 @@
+//! Command-line types (clap derive). No logic here: see [`crate::app`].
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Check a model checkpoint's parameter counts against its real weights.
+///
+/// paramaudit reads safetensors headers (never the weights), sorts every tensor into a
+/// bucket, computes what the analytic formula predicts from config.json, and explains
+/// the difference parameter by parameter.
+///
+/// Exit codes: 0 report produced; 2 input or usage error (bad file, bad config, bad
+/// flag); 1 the report could not be written.
+#[derive(Debug, Parser)]
+#[command(name = "paramaudit", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Audit a checkpoint: buckets, formula, and the itemised gap.
+    ///
+    /// Example: paramaudit inspect ./bert-base-uncased --format json | jq .totals
+    #[command(after_help = "Examples:\n  paramaudit inspect ./bert-base-uncased\n  paramaudit inspect model.safetensors --config config.json --tensors\n  paramaudit inspect ./sharded/model.safetensors.index.json --format markdown\n  paramaudit inspect ./bert-base-uncased --format json | jq .differences")]
+    Inspect(InspectArgs),
+    /// Print the analytic derivation for a config.json, step by step, with no checkpoint.
+    ///
+    /// Example: paramaudit formula ./bert-base-uncased/config.json
+    #[command(after_help = "Examples:\n  paramaudit formula config.json\n  paramaudit formula config.json --format json | jq .weights_only")]
+    Formula(FormulaArgs),
+}
+
+/// Arguments of `inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// A .safetensors file, a directory holding model.safetensors (or
+    /// model.safetensors.index.json and its shards), or a shard index file.
+    ///
+    /// Example: ./bert-base-uncased, ./model.safetensors
+    pub path: PathBuf,
+
+    /// config.json to use instead of the one beside the weights. Without any config the
+    /// dimensions are inferred from tensor shapes (and the report says so).
+    ///
+    /// Example: --config ./bert-base-uncased/config.json
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output format: a text table, the stable JSON contract, or Markdown.
+    ///
+    /// Example: --format json
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// Also list every tensor with its bucket, role, dtype, shape and element count
+    /// (the JSON always includes them).
+    ///
+    /// Example: --tensors
+    #[arg(long)]
+    pub tensors: bool,
+}
+
+/// Arguments of `formula`.
+#[derive(Debug, clap::Args)]
+pub struct FormulaArgs {
+    /// The config.json to derive counts from.
+    ///
+    /// Example: ./bert-base-uncased/config.json
+    pub config: PathBuf,
+
+    /// Output format.
+    ///
+    /// Example: --format markdown
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text tables.
+    Table,
+    /// JSON (stable keys, see the README).
+    Json,
+    /// GitHub-flavoured Markdown.
+    Markdown,
+}
+
+impl From<OutputFormat> for crate::render::Format {
+    fn from(f: OutputFormat) -> Self {
+        match f {
+            OutputFormat::Table => crate::render::Format::Table,
+            OutputFormat::Json => crate::render::Format::Json,
+            OutputFormat::Markdown => crate::render::Format::Markdown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,56 @@
+//! paramaudit: check a model checkpoint's parameter counts against its real weights.
+//!
+//! Data flows one way, one module per stage:
+//! [`source`] (where the files are) → [`checkpoint`] (validated safetensors headers, shards
+//! merged) → [`classify`] (bucket and role per tensor) → [`formula`] (what `config.json`
+//! predicts) → [`reconcile`] (the itemised gap, a [`Report`]) → [`render`] (table, JSON,
+//! Markdown).
+//!
+//! ```no_run
+//! use std::path::Path;
+//! let resolved = paramaudit::source::local::resolve(Path::new("bert-base-uncased"), None)?;
+//! let report = paramaudit::inspect(&resolved)?;
+//! println!("{} parameters, unexplained {:?}",
+//!     report.totals.parameters,
+//!     report.differences.map(|d| d.unexplained));
+//! # Ok::<(), paramaudit::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod checkpoint;
+pub mod classify;
+pub mod cli;
+pub mod error;
+pub mod formula;
+pub mod reconcile;
+pub mod render;
+pub mod source;
+
+pub use error::{Error, HeaderProblem, Result};
+pub use reconcile::Report;
+
+use checkpoint::Checkpoint;
+use formula::ModelConfig;
+use source::Resolved;
+
+/// Run the whole pipeline on a resolved source and return the report.
+pub fn inspect(resolved: &Resolved) -> Result<Report> {
+    let mut checkpoint = Checkpoint::open(&resolved.layout)?;
+    let config = resolved
+        .config
+        .as_deref()
+        .map(ModelConfig::read)
+        .transpose()?;
+    let tensors = classify::classify(std::mem::take(&mut checkpoint.tensors));
+    let mut notes = Vec::new();
+    let formula = formula::build(config.as_ref(), &tensors, &mut notes)?;
+    Ok(reconcile::reconcile(reconcile::Inputs {
+        spec: &resolved.spec,
+        checkpoint: &checkpoint,
+        tensors: &tensors,
+        config: config.as_ref(),
+        formula: formula.as_ref(),
+        notes,
+    }))
+}

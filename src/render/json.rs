@@ -1,0 +1,35 @@
+//! The JSON contract: the [`Report`] serialised as is (see the README for the keys).
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::{Options, Render};
+use crate::formula::{Derivation, Dims};
+use crate::reconcile::Report;
+
+/// Pretty-printed JSON, one document, newline-terminated.
+pub struct Json;
+
+/// The `formula` command's JSON.
+#[derive(Serialize)]
+struct DerivationJson<'a> {
+    dims: &'a Dims,
+    #[serde(flatten)]
+    derivation: &'a Derivation,
+}
+
+fn write_json(value: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
+impl Render for Json {
+    fn report(&self, report: &Report, _options: Options, out: &mut dyn Write) -> io::Result<()> {
+        write_json(report, out)
+    }
+
+    fn derivation(&self, dims: &Dims, derivation: &Derivation, out: &mut dyn Write) -> io::Result<()> {
+        write_json(&DerivationJson { dims, derivation }, out)
+    }
+}

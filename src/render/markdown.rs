@@ -1,0 +1,82 @@
+//! GitHub-flavoured Markdown: pastes into a pull-request comment or a model card.
+
+use std::io::{self, Write};
+
+use super::sections::{self, Section};
+use super::{Options, Render};
+use crate::formula::{Derivation, Dims};
+use crate::reconcile::Report;
+
+/// Markdown tables with right-aligned number columns.
+pub struct Markdown;
+
+/// Escape what would break a table cell.
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('|', "\\|")
+}
+
+fn write_section(s: &Section, level: &str, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "\n{level} {}\n", s.title)?;
+    writeln!(out, "| {} |", s.headers.join(" | "))?;
+    let rule: Vec<&str> = s.numeric.iter().map(|&n| if n { "---:" } else { "---" }).collect();
+    writeln!(out, "|{}|", rule.join("|"))?;
+    for r in &s.rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                // Names are code; TOTAL rows are bold.
+                if i == 0 && c == "TOTAL" {
+                    "**TOTAL**".to_string()
+                } else if s.headers.get(i) == Some(&"tensor") && !c.is_empty() {
+                    format!("`{}`", cell(c))
+                } else {
+                    cell(c)
+                }
+            })
+            .collect();
+        writeln!(out, "| {} |", cells.join(" | "))?;
+    }
+    Ok(())
+}
+
+impl Render for Markdown {
+    fn report(&self, report: &Report, options: Options, out: &mut dyn Write) -> io::Result<()> {
+        let mut heading = sections::heading(report).into_iter();
+        if let Some(first) = heading.next() {
+            writeln!(out, "### paramaudit: {}\n", cell(&first))?;
+        }
+        for line in heading {
+            writeln!(out, "- {line}")?;
+        }
+        write_section(&sections::buckets(report), "####", out)?;
+        if let Some(s) = sections::ladder(report) {
+            write_section(&s, "####", out)?;
+        }
+        if let Some(s) = sections::heads(report) {
+            write_section(&s, "####", out)?;
+        }
+        write_section(&sections::dtypes(report), "####", out)?;
+        if let Some(s) = sections::findings(report) {
+            write_section(&s, "####", out)?;
+        }
+        if options.tensors {
+            write_section(&sections::tensors(report), "####", out)?;
+        }
+        if !report.notes.is_empty() {
+            writeln!(out)?;
+            for n in &report.notes {
+                writeln!(out, "> note: {n}")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn derivation(&self, dims: &Dims, derivation: &Derivation, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "### BERT family: {}", sections::dims_line(dims))?;
+        for s in sections::derivation(derivation) {
+            write_section(&s, "####", out)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,272 @@
+//! The report cut into titled tables of strings, shared by the text and Markdown
+//! renderers so that both show the same rows in the same order.
+
+use crate::classify::Bucket;
+use crate::formula::{Derivation, Dims, DimsSource};
+use crate::reconcile::Report;
+
+use super::{count, maybe, maybe_signed, signed};
+
+/// One titled table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// Title shown above the table.
+    pub title: String,
+    /// Column headers.
+    pub headers: Vec<&'static str>,
+    /// Which columns hold numbers (right-aligned).
+    pub numeric: Vec<bool>,
+    /// Rows, the TOTAL row (if any) last.
+    pub rows: Vec<Vec<String>>,
+}
+
+fn section(title: impl Into<String>, columns: &[(&'static str, bool)]) -> Section {
+    Section {
+        title: title.into(),
+        headers: columns.iter().map(|c| c.0).collect(),
+        numeric: columns.iter().map(|c| c.1).collect(),
+        rows: Vec::new(),
+    }
+}
+
+/// The lines above the tables: what was read, with which dimensions, and the totals.
+pub fn heading(report: &Report) -> Vec<String> {
+    let s = &report.source;
+    let t = &report.totals;
+    let files = if s.files.len() == 1 {
+        "1 file".to_string()
+    } else {
+        format!("{} shards", s.files.len())
+    };
+    let mut lines = vec![format!(
+        "{}: {} tensors in {files}, {} bytes{}",
+        s.spec,
+        count(t.tensors),
+        count(t.file_bytes),
+        if s.header_only { " (header only)" } else { "" }
+    )];
+    lines.push(format!(
+        "parameters {} · buffers {} · stored elements {} · tensor data {} bytes",
+        count(t.parameters),
+        count(t.buffers),
+        count(t.stored_elements),
+        count(t.bytes)
+    ));
+    if let Some(f) = &report.formula {
+        let d = &f.dims;
+        let from = match &f.dims_source {
+            DimsSource::Config { path, .. } => format!("from {}", path.display()),
+            DimsSource::Inferred { .. } => "inferred from tensor shapes".to_string(),
+        };
+        lines.push(format!(
+            "formula: {} {from}: {}",
+            f.family,
+            dims_line(d)
+        ));
+    }
+    lines
+}
+
+/// `L=12 H=768 I=3072 V=30522 P=512 T=2 heads=12 labels=2 tied`.
+pub fn dims_line(d: &Dims) -> String {
+    format!(
+        "L={} H={} I={} V={} P={} T={}{} labels={}{}",
+        d.num_hidden_layers,
+        d.hidden_size,
+        d.intermediate_size,
+        d.vocab_size,
+        d.max_position_embeddings,
+        d.type_vocab_size,
+        d.num_attention_heads.map(|h| format!(" heads={h}")).unwrap_or_default(),
+        d.num_labels,
+        if d.tie_word_embeddings { " tied-embeddings" } else { " untied-embeddings" }
+    )
+}
+
+/// Per-bucket figures with a TOTAL row.
+pub fn buckets(report: &Report) -> Section {
+    let mut s = section(
+        "Parameters by bucket",
+        &[
+            ("bucket", false),
+            ("parameters", true),
+            ("weights", true),
+            ("biases", true),
+            ("buffers", true),
+            ("tensors", true),
+            ("expected", true),
+            ("difference", true),
+        ],
+    );
+    let (mut expected, mut difference) = (Some(0u64), Some(0i64));
+    for b in Bucket::ALL {
+        let r = report.buckets.get(b);
+        expected = expected.zip(r.expected).map(|(a, b)| a + b);
+        difference = difference.zip(r.difference).map(|(a, b)| a + b);
+        s.rows.push(vec![
+            b.name().to_string(),
+            count(r.parameters),
+            count(r.weights),
+            count(r.biases),
+            count(r.buffers),
+            count(r.tensors),
+            maybe(r.expected),
+            maybe_signed(r.difference),
+        ]);
+    }
+    let sum = |f: fn(&crate::reconcile::BucketRow) -> u64| {
+        count(Bucket::ALL.iter().map(|&b| f(report.buckets.get(b))).sum())
+    };
+    s.rows.push(vec![
+        "TOTAL".to_string(),
+        sum(|r| r.parameters),
+        sum(|r| r.weights),
+        sum(|r| r.biases),
+        sum(|r| r.buffers),
+        sum(|r| r.tensors),
+        maybe(expected),
+        maybe_signed(difference),
+    ]);
+    s
+}
+
+/// The ladder from the hand derivation to the stored total.
+pub fn ladder(report: &Report) -> Option<Section> {
+    if report.ladder.is_empty() {
+        return None;
+    }
+    let mut s = section(
+        "From the hand derivation to the stored total",
+        &[("step", false), ("parameters", true), ("running total", true)],
+    );
+    for r in &report.ladder {
+        let amount = if r.step.starts_with('=') || r.step.starts_with("hand") {
+            count(r.parameters.unsigned_abs())
+        } else if r.counted {
+            signed(r.parameters)
+        } else {
+            format!("({})", count(r.parameters.unsigned_abs()))
+        };
+        let total = if r.counted || r.step.starts_with('=') {
+            format!("{}{}", if r.total < 0 { "-" } else { "" }, count(r.total.unsigned_abs()))
+        } else {
+            String::new()
+        };
+        s.rows.push(vec![r.step.clone(), amount, total]);
+    }
+    Some(s)
+}
+
+/// Per-dtype totals.
+pub fn dtypes(report: &Report) -> Section {
+    let mut s = section(
+        "Storage by dtype",
+        &[("dtype", false), ("tensors", true), ("elements", true), ("bytes", true)],
+    );
+    for d in &report.dtypes {
+        s.rows.push(vec![d.dtype.clone(), count(d.tensors), count(d.elements), count(d.bytes)]);
+    }
+    s.rows.push(vec![
+        "TOTAL".to_string(),
+        count(report.totals.tensors),
+        count(report.totals.stored_elements),
+        count(report.totals.bytes),
+    ]);
+    s
+}
+
+/// Heads stored.
+pub fn heads(report: &Report) -> Option<Section> {
+    if report.heads.is_empty() {
+        return None;
+    }
+    let mut s = section(
+        "Heads stored",
+        &[("head", false), ("tensors", true), ("parameters", true), ("expected", true)],
+    );
+    for h in &report.heads {
+        s.rows.push(vec![h.head.name().to_string(), count(h.tensors), count(h.parameters), maybe(h.expected)]);
+    }
+    Some(s)
+}
+
+/// What makes up a non-zero `unexplained`.
+pub fn findings(report: &Report) -> Option<Section> {
+    if report.findings.is_empty() {
+        return None;
+    }
+    let mut s = section(
+        "Unexplained, tensor by tensor",
+        &[("finding", false), ("tensor", false), ("bucket", false), ("parameters", true), ("detail", false)],
+    );
+    for f in &report.findings {
+        let kind = match f.kind {
+            crate::reconcile::FindingKind::Missing => "missing",
+            crate::reconcile::FindingKind::Unexpected => "unexpected",
+            crate::reconcile::FindingKind::ShapeMismatch => "shape mismatch",
+        };
+        s.rows.push(vec![
+            kind.to_string(),
+            f.tensor.clone(),
+            f.bucket.name().to_string(),
+            signed(f.parameters),
+            f.detail.clone(),
+        ]);
+    }
+    Some(s)
+}
+
+/// Every tensor.
+pub fn tensors(report: &Report) -> Section {
+    let sharded = report.source.files.len() > 1;
+    let mut columns = vec![
+        ("tensor", false),
+        ("bucket", false),
+        ("role", false),
+        ("dtype", false),
+        ("shape", false),
+        ("elements", true),
+    ];
+    if sharded {
+        columns.push(("file", false));
+    }
+    let mut s = section("Tensors", &columns);
+    for t in &report.tensors {
+        let shape = format!(
+            "[{}]",
+            t.shape.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        );
+        let mut row = vec![
+            t.name.clone(),
+            t.bucket.name().to_string(),
+            t.role.name().to_string(),
+            t.dtype.clone(),
+            shape,
+            count(t.elements),
+        ];
+        if sharded {
+            row.push(t.file.clone());
+        }
+        s.rows.push(row);
+    }
+    s
+}
+
+/// The `formula` command: the §1 derivation, what it leaves out, and model totals.
+pub fn derivation(d: &Derivation) -> Vec<Section> {
+    let table = |title: &str, steps: &[crate::formula::Step]| {
+        let mut s = section(
+            title,
+            &[("part", false), ("formula", false), ("arithmetic", false), ("parameters", true)],
+        );
+        for st in steps {
+            s.rows.push(vec![st.part.clone(), st.formula.clone(), st.arithmetic.clone(), count(st.value)]);
+        }
+        s
+    };
+    vec![
+        table("Hand derivation (weights only)", &d.steps),
+        table("What the hand derivation leaves out", &d.additions),
+        table("Totals by model class (tied weights counted once)", &d.models),
+    ]
+}

@@ -1,0 +1,69 @@
+//! Aligned text tables (tabled) for a terminal.
+
+use std::io::{self, Write};
+
+use tabled::builder::Builder;
+use tabled::settings::object::Columns;
+use tabled::settings::{Alignment, Style};
+
+use super::sections::{self, Section};
+use super::{Options, Render};
+use crate::formula::{Derivation, Dims};
+use crate::reconcile::Report;
+
+/// The human-readable default format.
+pub struct Table;
+
+fn write_section(s: &Section, out: &mut dyn Write) -> io::Result<()> {
+    let mut b = Builder::default();
+    b.push_record(s.headers.iter().copied());
+    for r in &s.rows {
+        b.push_record(r.iter().cloned());
+    }
+    let mut t = b.build();
+    t.with(Style::psql());
+    for (i, numeric) in s.numeric.iter().enumerate() {
+        if *numeric {
+            t.modify(Columns::new(i..=i), Alignment::right());
+        }
+    }
+    writeln!(out, "\n{}", s.title)?;
+    writeln!(out, "{t}")
+}
+
+impl Render for Table {
+    fn report(&self, report: &Report, options: Options, out: &mut dyn Write) -> io::Result<()> {
+        for line in sections::heading(report) {
+            writeln!(out, "{line}")?;
+        }
+        write_section(&sections::buckets(report), out)?;
+        if let Some(s) = sections::ladder(report) {
+            write_section(&s, out)?;
+        }
+        if let Some(s) = sections::heads(report) {
+            write_section(&s, out)?;
+        }
+        write_section(&sections::dtypes(report), out)?;
+        if let Some(s) = sections::findings(report) {
+            write_section(&s, out)?;
+        }
+        if options.tensors {
+            write_section(&sections::tensors(report), out)?;
+        }
+        if !report.notes.is_empty() {
+            writeln!(out)?;
+            for n in &report.notes {
+                writeln!(out, "note: {n}")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn derivation(&self, dims: &Dims, derivation: &Derivation, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "BERT family, {}", sections::dims_line(dims))?;
+        for s in sections::derivation(derivation) {
+            write_section(&s, out)?;
+        }
+        Ok(())
+    }
+}
