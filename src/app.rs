@@ -20,7 +20,13 @@ fn inspect(args: InspectArgs, out: &mut dyn Write) -> Result<u8> {
     let resolved = local::resolve(&args.path, args.config.as_deref())?;
     let report = crate::inspect(&resolved)?;
     renderer(args.format.into())
-        .report(&report, Options { tensors: args.tensors }, out)
+        .report(
+            &report,
+            Options {
+                tensors: args.tensors,
+            },
+            out,
+        )
         .map_err(Error::Output)?;
     Ok(0)
 }
@@ -31,7 +37,10 @@ fn formula(args: FormulaArgs, out: &mut dyn Write) -> Result<u8> {
         if !FAMILIES.contains(&t) {
             return Err(Error::Config {
                 path: args.config.clone(),
-                message: format!("no formula for model_type `{t}` (supported: {})", FAMILIES.join(", ")),
+                message: format!(
+                    "no formula for model_type `{t}` (supported: {})",
+                    FAMILIES.join(", ")
+                ),
             });
         }
     }

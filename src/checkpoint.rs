@@ -120,7 +120,10 @@ pub fn open_file(path: &Path, file: usize) -> Result<(FileInfo, Vec<Tensor>)> {
     let handle = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = handle.metadata().map_err(|e| Error::io(path, e))?.len();
     if file_len < 8 {
-        return Err(Error::header(path, HeaderProblem::TooShort { len: file_len }));
+        return Err(Error::header(
+            path,
+            HeaderProblem::TooShort { len: file_len },
+        ));
     }
     // SAFETY: the map is read-only and only the header range, checked against the file
     // length above, is ever read. Another process truncating the file while we read its
@@ -216,12 +219,10 @@ fn read_header_bytes(
     }
     // header_len <= MAX_HEADER_BYTES, so the conversion cannot truncate.
     let end = 8 + header_len as usize;
-    let header = bytes
-        .get(8..end)
-        .ok_or(HeaderProblem::HeaderBeyondFile {
-            header_len,
-            file_len,
-        })?;
+    let header = bytes.get(8..end).ok_or(HeaderProblem::HeaderBeyondFile {
+        header_len,
+        file_len,
+    })?;
     Ok((header_len, header))
 }
 
@@ -245,11 +246,16 @@ impl<'de> Deserialize<'de> for Shape {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 write!(f, "an array of at most {MAX_RANK} non-negative integers")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Shape, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Shape, A::Error> {
                 let mut dims = Vec::new();
                 while let Some(d) = seq.next_element::<u64>()? {
                     if dims.len() == MAX_RANK {
-                        return Err(de::Error::custom(format!("shape has more than {MAX_RANK} dimensions")));
+                        return Err(de::Error::custom(format!(
+                            "shape has more than {MAX_RANK} dimensions"
+                        )));
                     }
                     dims.push(d);
                 }
@@ -275,7 +281,10 @@ impl<'de> Deserialize<'de> for RawHeader {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object mapping tensor names to {dtype, shape, data_offsets}")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RawHeader, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<RawHeader, A::Error> {
                 let mut seen = HashSet::new();
                 let mut header = RawHeader {
                     metadata: BTreeMap::new(),
@@ -290,11 +299,12 @@ impl<'de> Deserialize<'de> for RawHeader {
                     }
                     if key == "__metadata__" {
                         header.metadata = map.next_value().map_err(|e| {
-                            de::Error::custom(format!("`__metadata__` must map strings to strings: {e}"))
+                            de::Error::custom(format!(
+                                "`__metadata__` must map strings to strings: {e}"
+                            ))
                         })?;
                     } else {
-                        let info = map
-                            .next_value_seed(Named(&key))?;
+                        let info = map.next_value_seed(Named(&key))?;
                         header.entries.push((key, info));
                     }
                 }
@@ -451,7 +461,10 @@ impl<'de> Deserialize<'de> for UniqueMap {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object mapping tensor names to shard file names")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<UniqueMap, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<UniqueMap, A::Error> {
                 let mut seen = HashSet::new();
                 let mut out = UniqueMap {
                     entries: Vec::new(),
@@ -493,8 +506,8 @@ fn open_sharded(index_path: &Path) -> Result<Checkpoint> {
         )));
     }
     let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(index_path, e))?;
-    let raw: RawIndex = serde_json::from_str(&text)
-        .map_err(|e| bad(format!("not a valid shard index: {e}")))?;
+    let raw: RawIndex =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a valid shard index: {e}")))?;
     if let Some(key) = raw.weight_map.duplicate {
         return Err(bad(format!("tensor `{key}` appears twice in weight_map")));
     }
@@ -627,13 +640,23 @@ mod tests {
     #[test]
     fn duplicate_key_is_rejected() {
         let h = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
-        assert_eq!(problem(h, 8), HeaderProblem::DuplicateKey { key: "a".into() });
+        assert_eq!(
+            problem(h, 8),
+            HeaderProblem::DuplicateKey { key: "a".into() }
+        );
     }
 
     #[test]
     fn gap_and_overlap_are_told_apart() {
         let gap = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#;
-        assert!(matches!(problem(gap, 12), HeaderProblem::Gap { start: 4, end: 8, .. }));
+        assert!(matches!(
+            problem(gap, 12),
+            HeaderProblem::Gap {
+                start: 4,
+                end: 8,
+                ..
+            }
+        ));
         let overlap = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
         assert!(matches!(problem(overlap, 8), HeaderProblem::Overlap { .. }));
     }
@@ -647,8 +670,18 @@ mod tests {
     #[test]
     fn truncated_and_trailing_data_are_told_apart() {
         let h = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
-        assert!(matches!(problem(h, 4), HeaderProblem::Truncated { expected: 8, actual: 4, .. }));
-        assert!(matches!(problem(h, 9), HeaderProblem::TrailingBytes { extra: 1, .. }));
+        assert!(matches!(
+            problem(h, 4),
+            HeaderProblem::Truncated {
+                expected: 8,
+                actual: 4,
+                ..
+            }
+        ));
+        assert!(matches!(
+            problem(h, 9),
+            HeaderProblem::TrailingBytes { extra: 1, .. }
+        ));
     }
 
     #[test]

@@ -169,15 +169,43 @@ pub const RULES: &[Rule] = &[
     rule("embeddings.position_ids", B::Buffer, C::Buffer),
     rule("embeddings.token_type_ids", B::Buffer, C::Buffer),
     // Embeddings.
-    rule("embeddings.word_embeddings.weight", B::Embedding, C::Embeddings),
-    rule("embeddings.position_embeddings.weight", B::Embedding, C::Embeddings),
-    rule("embeddings.token_type_embeddings.weight", B::Embedding, C::Embeddings),
+    rule(
+        "embeddings.word_embeddings.weight",
+        B::Embedding,
+        C::Embeddings,
+    ),
+    rule(
+        "embeddings.position_embeddings.weight",
+        B::Embedding,
+        C::Embeddings,
+    ),
+    rule(
+        "embeddings.token_type_embeddings.weight",
+        B::Embedding,
+        C::Embeddings,
+    ),
     rule("embeddings.LayerNorm.*", B::LayerNorm, C::Embeddings),
     // Heads before the encoder: the MLM transform has a LayerNorm of its own.
-    rule("cls.predictions.transform.dense.*", B::Head, C::Head(H::MaskedLm)),
-    rule("cls.predictions.transform.LayerNorm.*", B::Head, C::Head(H::MaskedLm)),
-    rule("cls.predictions.decoder.weight", B::Head, C::Head(H::MaskedLm)),
-    rule("cls.predictions.decoder.bias", B::Head, C::Head(H::MaskedLm)),
+    rule(
+        "cls.predictions.transform.dense.*",
+        B::Head,
+        C::Head(H::MaskedLm),
+    ),
+    rule(
+        "cls.predictions.transform.LayerNorm.*",
+        B::Head,
+        C::Head(H::MaskedLm),
+    ),
+    rule(
+        "cls.predictions.decoder.weight",
+        B::Head,
+        C::Head(H::MaskedLm),
+    ),
+    rule(
+        "cls.predictions.decoder.bias",
+        B::Head,
+        C::Head(H::MaskedLm),
+    ),
     rule("cls.predictions.bias", B::Head, C::Head(H::MaskedLm)),
     rule("cls.seq_relationship.*", B::Head, C::Head(H::NextSentence)),
     rule("classifier.*", B::Head, C::Head(H::Classifier)),
@@ -187,7 +215,11 @@ pub const RULES: &[Rule] = &[
     rule("layer.#.attention.self.key.*", B::Attention, C::Layer),
     rule("layer.#.attention.self.value.*", B::Attention, C::Layer),
     rule("layer.#.attention.output.dense.*", B::Attention, C::Layer),
-    rule("layer.#.attention.output.LayerNorm.*", B::LayerNorm, C::Layer),
+    rule(
+        "layer.#.attention.output.LayerNorm.*",
+        B::LayerNorm,
+        C::Layer,
+    ),
     rule("layer.#.intermediate.dense.*", B::Ffn, C::Layer),
     rule("layer.#.output.dense.*", B::Ffn, C::Layer),
     rule("layer.#.output.LayerNorm.*", B::LayerNorm, C::Layer),
@@ -372,14 +404,26 @@ mod tests {
 
     #[test]
     fn attention_output_dense_is_attention_but_layer_output_dense_is_ffn() {
-        assert_eq!(bucket("bert.encoder.layer.0.attention.output.dense.weight"), Bucket::Attention);
-        assert_eq!(bucket("bert.encoder.layer.0.output.dense.weight"), Bucket::Ffn);
-        assert_eq!(bucket("bert.encoder.layer.0.intermediate.dense.bias"), Bucket::Ffn);
+        assert_eq!(
+            bucket("bert.encoder.layer.0.attention.output.dense.weight"),
+            Bucket::Attention
+        );
+        assert_eq!(
+            bucket("bert.encoder.layer.0.output.dense.weight"),
+            Bucket::Ffn
+        );
+        assert_eq!(
+            bucket("bert.encoder.layer.0.intermediate.dense.bias"),
+            Bucket::Ffn
+        );
     }
 
     #[test]
     fn mlm_transform_layer_norm_is_a_head_not_a_backbone_layer_norm() {
-        assert_eq!(bucket("cls.predictions.transform.LayerNorm.gamma"), Bucket::Head);
+        assert_eq!(
+            bucket("cls.predictions.transform.LayerNorm.gamma"),
+            Bucket::Head
+        );
         assert_eq!(bucket("bert.embeddings.LayerNorm.gamma"), Bucket::LayerNorm);
     }
 
@@ -396,7 +440,10 @@ mod tests {
             assert_eq!(c.bucket, Bucket::Head, "{name}");
             assert_eq!(c.component, Some(Component::Head(head)), "{name}");
         }
-        assert_eq!(classify_one("cls.predictions.bias", Dtype::F32).role, Role::Bias);
+        assert_eq!(
+            classify_one("cls.predictions.bias", Dtype::F32).role,
+            Role::Bias
+        );
     }
 
     #[test]
@@ -416,7 +463,10 @@ mod tests {
     #[test]
     fn unknown_float_tensors_go_to_other() {
         let c = classify_one("adapter.down.weight", Dtype::F16);
-        assert_eq!((c.bucket, c.role, c.key), (Bucket::Other, Role::Weight, None));
+        assert_eq!(
+            (c.bucket, c.role, c.key),
+            (Bucket::Other, Role::Weight, None)
+        );
         assert_eq!(bucket("encoder.layer.0.output.dense.scale"), Bucket::Other);
         assert_eq!(bucket("encoder.layer.x.output.dense.weight"), Bucket::Other);
     }

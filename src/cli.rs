@@ -26,12 +26,16 @@ pub enum Command {
     /// Audit a checkpoint: buckets, formula, and the itemised gap.
     ///
     /// Example: paramaudit inspect ./bert-base-uncased --format json | jq .totals
-    #[command(after_help = "Examples:\n  paramaudit inspect ./bert-base-uncased\n  paramaudit inspect model.safetensors --config config.json --tensors\n  paramaudit inspect ./sharded/model.safetensors.index.json --format markdown\n  paramaudit inspect ./bert-base-uncased --format json | jq .differences")]
+    #[command(
+        after_help = "Examples:\n  paramaudit inspect ./bert-base-uncased\n  paramaudit inspect model.safetensors --config config.json --tensors\n  paramaudit inspect ./sharded/model.safetensors.index.json --format markdown\n  paramaudit inspect ./bert-base-uncased --format json | jq .differences"
+    )]
     Inspect(InspectArgs),
     /// Print the analytic derivation for a config.json, step by step, with no checkpoint.
     ///
     /// Example: paramaudit formula ./bert-base-uncased/config.json
-    #[command(after_help = "Examples:\n  paramaudit formula config.json\n  paramaudit formula config.json --format json | jq .weights_only")]
+    #[command(
+        after_help = "Examples:\n  paramaudit formula config.json\n  paramaudit formula config.json --format json | jq .weights_only"
+    )]
     Formula(FormulaArgs),
 }
 

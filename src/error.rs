@@ -93,7 +93,9 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderProblem {
     /// Fewer than the 8 bytes of the header length.
-    #[error("file is {len} bytes long, too short for the 8-byte header length of a safetensors file")]
+    #[error(
+        "file is {len} bytes long, too short for the 8-byte header length of a safetensors file"
+    )]
     TooShort {
         /// File length.
         len: u64,
@@ -183,7 +185,9 @@ pub enum HeaderProblem {
         actual: u64,
     },
     /// Data bytes no tensor covers.
-    #[error("gap in the data section: bytes {start}..{end} belong to no tensor (before `{tensor}`)")]
+    #[error(
+        "gap in the data section: bytes {start}..{end} belong to no tensor (before `{tensor}`)"
+    )]
     Gap {
         /// First uncovered data offset.
         start: u64,

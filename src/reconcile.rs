@@ -10,7 +10,9 @@ use std::ops::AddAssign;
 use serde::Serialize;
 
 use crate::checkpoint::Checkpoint;
-use crate::classify::{Bucket, Classified, Component, HeadKind, Role, DECODER_BIAS, DECODER_WEIGHT};
+use crate::classify::{
+    Bucket, Classified, Component, HeadKind, Role, DECODER_BIAS, DECODER_WEIGHT,
+};
 use crate::formula::{Derivation, Dims, DimsSource, Formula, ModelConfig};
 
 /// Version of the JSON report layout; bumped on any incompatible change.
@@ -305,14 +307,36 @@ pub struct TensorRow {
 /// What `architectures` implies beyond the backbone, for the "claims" note.
 const CLAIMS: &[(&str, &[Component])] = &[
     ("BertModel", &[Component::Pooler]),
-    ("BertForPreTraining", &[Component::Pooler, Component::Head(HeadKind::MaskedLm), Component::Head(HeadKind::NextSentence)]),
+    (
+        "BertForPreTraining",
+        &[
+            Component::Pooler,
+            Component::Head(HeadKind::MaskedLm),
+            Component::Head(HeadKind::NextSentence),
+        ],
+    ),
     ("BertForMaskedLM", &[Component::Head(HeadKind::MaskedLm)]),
     ("BertLMHeadModel", &[Component::Head(HeadKind::MaskedLm)]),
-    ("BertForNextSentencePrediction", &[Component::Pooler, Component::Head(HeadKind::NextSentence)]),
-    ("BertForSequenceClassification", &[Component::Pooler, Component::Head(HeadKind::Classifier)]),
-    ("BertForMultipleChoice", &[Component::Pooler, Component::Head(HeadKind::Classifier)]),
-    ("BertForTokenClassification", &[Component::Head(HeadKind::Classifier)]),
-    ("BertForQuestionAnswering", &[Component::Head(HeadKind::QuestionAnswering)]),
+    (
+        "BertForNextSentencePrediction",
+        &[Component::Pooler, Component::Head(HeadKind::NextSentence)],
+    ),
+    (
+        "BertForSequenceClassification",
+        &[Component::Pooler, Component::Head(HeadKind::Classifier)],
+    ),
+    (
+        "BertForMultipleChoice",
+        &[Component::Pooler, Component::Head(HeadKind::Classifier)],
+    ),
+    (
+        "BertForTokenClassification",
+        &[Component::Head(HeadKind::Classifier)],
+    ),
+    (
+        "BertForQuestionAnswering",
+        &[Component::Head(HeadKind::QuestionAnswering)],
+    ),
 ];
 
 fn component_name(c: Component) -> &'static str {
@@ -449,11 +473,23 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
             );
         }
         let sum = |pred: &dyn Fn(&crate::formula::ExpectedTensor) -> bool| -> u64 {
-            f.expected.tensors.iter().filter(|e| pred(e)).map(|e| e.elements).sum()
+            f.expected
+                .tensors
+                .iter()
+                .filter(|e| pred(e))
+                .map(|e| e.elements)
+                .sum()
         };
-        let stored_keys: HashSet<&str> = tensors.iter().filter_map(|t| t.class.key.as_deref()).collect();
+        let stored_keys: HashSet<&str> = tensors
+            .iter()
+            .filter_map(|t| t.class.key.as_deref())
+            .collect();
         let d = Differences {
-            biases: sum(&|e| e.component == Component::Layer && e.role == Role::Bias && e.bucket != Bucket::LayerNorm),
+            biases: sum(&|e| {
+                e.component == Component::Layer
+                    && e.role == Role::Bias
+                    && e.bucket != Bucket::LayerNorm
+            }),
             pooler: sum(&|e| e.component == Component::Pooler),
             heads: sum(&|e| matches!(e.component, Component::Head(_))),
             tied_not_stored: f
@@ -504,7 +540,11 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
         schema_version: SCHEMA_VERSION,
         source: SourceReport {
             spec: spec.to_string(),
-            layout: if checkpoint.index.is_some() { "sharded" } else { "single" },
+            layout: if checkpoint.index.is_some() {
+                "sharded"
+            } else {
+                "single"
+            },
             files: checkpoint
                 .files
                 .iter()
@@ -515,7 +555,10 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
                     tensors: f.tensors,
                 })
                 .collect(),
-            index: checkpoint.index.as_ref().map(|i| i.path.display().to_string()),
+            index: checkpoint
+                .index
+                .as_ref()
+                .map(|i| i.path.display().to_string()),
             config: config.map(|c| c.path.display().to_string()),
             header_only: false,
         },
@@ -532,7 +575,12 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
     }
 }
 
-fn build_ladder(f: &Formula, d: &Differences, parameters: u64, tensors: &[Classified]) -> Vec<LadderRow> {
+fn build_ladder(
+    f: &Formula,
+    d: &Differences,
+    parameters: u64,
+    tensors: &[Classified],
+) -> Vec<LadderRow> {
     let mut rows = Vec::new();
     let mut total = 0i64;
     let mut push = |step: String, parameters: i64, counted: bool| {
@@ -546,8 +594,16 @@ fn build_ladder(f: &Formula, d: &Differences, parameters: u64, tensors: &[Classi
             total,
         });
     };
-    push("hand derivation, weights only".into(), f.derivation.weights_only as i64, true);
-    push("+ linear biases (attention, FFN)".into(), d.biases as i64, true);
+    push(
+        "hand derivation, weights only".into(),
+        f.derivation.weights_only as i64,
+        true,
+    );
+    push(
+        "+ linear biases (attention, FFN)".into(),
+        d.biases as i64,
+        true,
+    );
     push("+ pooler".into(), d.pooler as i64, true);
     let head_names: Vec<&str> = f
         .components
@@ -571,7 +627,10 @@ fn build_ladder(f: &Formula, d: &Differences, parameters: u64, tensors: &[Classi
             false,
         );
     }
-    let buffer_count = tensors.iter().filter(|t| t.class.role == Role::Buffer).count();
+    let buffer_count = tensors
+        .iter()
+        .filter(|t| t.class.role == Role::Buffer)
+        .count();
     push(
         format!(
             "  buffers, not parameters ({buffer_count} tensor{})",
@@ -594,7 +653,11 @@ fn claims_note(c: &ModelConfig, f: &Formula, notes: &mut Vec<String>) {
         claimed.sort();
         if claimed != f.components {
             let stored: Vec<&str> = f.components.iter().map(|&c| component_name(c)).collect();
-            let stored = if stored.is_empty() { "no pooler and no head".to_string() } else { stored.join(", ") };
+            let stored = if stored.is_empty() {
+                "no pooler and no head".to_string()
+            } else {
+                stored.join(", ")
+            };
             notes.push(format!(
                 "config.json claims {arch}, but the file stores {stored} beyond the encoder: counted as stored"
             ));
@@ -617,7 +680,11 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for t in tensors {
         let is_parameter = t.class.role != Role::Buffer;
-        let signed = if is_parameter { t.tensor.elements as i64 } else { 0 };
+        let signed = if is_parameter {
+            t.tensor.elements as i64
+        } else {
+            0
+        };
         let unexpected = |detail: String| Finding {
             kind: FindingKind::Unexpected,
             tensor: t.tensor.name.clone(),
@@ -632,7 +699,9 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
             continue;
         };
         if let Some(first) = seen.get(key) {
-            findings.push(unexpected(format!("a second tensor for `{key}` (first: `{first}`)")));
+            findings.push(unexpected(format!(
+                "a second tensor for `{key}` (first: `{first}`)"
+            )));
             continue;
         }
         seen.insert(key, &t.tensor.name);

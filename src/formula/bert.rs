@@ -228,23 +228,57 @@ pub fn derive(d: &Dims) -> Derivation {
     );
     let weights_only = p.weights_only(l);
     let steps = vec![
-        step("embeddings", "(V + P + T) · H", format!("({v} + {pos} + {t}) · {h}"), p.embeddings),
-        step("embedding LayerNorm", "2 · H (gamma, beta)", format!("2 · {h}"), p.embedding_layer_norm),
-        step("attention, per layer", "Q, K, V: 3 · H² ; output Wo: H²", format!("4 · {h}²"), p.attention_weights),
-        step("feed-forward, per layer", "W1 H×I + W2 I×H", format!("2 · {h} · {i}"), p.ffn_weights),
-        step("LayerNorm, per layer", "2 · (2 · H)", format!("2 · (2 · {h})"), p.layer_norms),
+        step(
+            "embeddings",
+            "(V + P + T) · H",
+            format!("({v} + {pos} + {t}) · {h}"),
+            p.embeddings,
+        ),
+        step(
+            "embedding LayerNorm",
+            "2 · H (gamma, beta)",
+            format!("2 · {h}"),
+            p.embedding_layer_norm,
+        ),
+        step(
+            "attention, per layer",
+            "Q, K, V: 3 · H² ; output Wo: H²",
+            format!("4 · {h}²"),
+            p.attention_weights,
+        ),
+        step(
+            "feed-forward, per layer",
+            "W1 H×I + W2 I×H",
+            format!("2 · {h} · {i}"),
+            p.ffn_weights,
+        ),
+        step(
+            "LayerNorm, per layer",
+            "2 · (2 · H)",
+            format!("2 · (2 · {h})"),
+            p.layer_norms,
+        ),
         step(
             "total, weights only",
             "embeddings + LN + L · (attention + FFN + LN)",
             format!(
                 "{} + {} + {l} · ({} + {} + {})",
-                p.embeddings, p.embedding_layer_norm, p.attention_weights, p.ffn_weights, p.layer_norms
+                p.embeddings,
+                p.embedding_layer_norm,
+                p.attention_weights,
+                p.ffn_weights,
+                p.layer_norms
             ),
             weights_only,
         ),
     ];
     let additions = vec![
-        step("linear biases", "L · (4 · H + I + H)", format!("{l} · (4 · {h} + {i} + {h})"), p.linear_biases),
+        step(
+            "linear biases",
+            "L · (4 · H + I + H)",
+            format!("{l} · (4 · {h} + {i} + {h})"),
+            p.linear_biases,
+        ),
         step("pooler", "H² + H", format!("{h}² + {h}"), p.pooler),
         step(
             "MLM head (transform, LayerNorm, output bias)",
@@ -252,21 +286,76 @@ pub fn derive(d: &Dims) -> Derivation {
             format!("({h}² + {h}) + 2 · {h} + {v}"),
             p.masked_lm,
         ),
-        step("MLM decoder weight (tied to word embeddings)", "V · H", format!("{v} · {h}"), p.decoder),
-        step("next-sentence head", "2 · H + 2", format!("2 · {h} + 2"), p.next_sentence),
-        step("classifier head", "N · H + N", format!("{n} · {h} + {n}"), p.classifier),
-        step("question-answering head", "N · H + N", format!("{n} · {h} + {n}"), p.question_answering),
+        step(
+            "MLM decoder weight (tied to word embeddings)",
+            "V · H",
+            format!("{v} · {h}"),
+            p.decoder,
+        ),
+        step(
+            "next-sentence head",
+            "2 · H + 2",
+            format!("2 · {h} + 2"),
+            p.next_sentence,
+        ),
+        step(
+            "classifier head",
+            "N · H + N",
+            format!("{n} · {h} + {n}"),
+            p.classifier,
+        ),
+        step(
+            "question-answering head",
+            "N · H + N",
+            format!("{n} · {h} + {n}"),
+            p.question_answering,
+        ),
     ];
     let no_pooler = weights_only + p.linear_biases;
     let with_pooler = no_pooler + p.pooler;
     let models = vec![
-        step("BertModel, no pooler", "weights only + linear biases", format!("{weights_only} + {}", p.linear_biases), no_pooler),
-        step("BertModel", "+ pooler", format!("{no_pooler} + {}", p.pooler), with_pooler),
-        step("BertForPreTraining", "BertModel + MLM + next sentence", format!("{with_pooler} + {} + {}", p.masked_lm, p.next_sentence), with_pooler + p.masked_lm + p.next_sentence),
-        step("BertForMaskedLM", "no pooler + MLM", format!("{no_pooler} + {}", p.masked_lm), no_pooler + p.masked_lm),
-        step("BertForSequenceClassification", "BertModel + classifier", format!("{with_pooler} + {}", p.classifier), with_pooler + p.classifier),
-        step("BertForTokenClassification", "no pooler + classifier", format!("{no_pooler} + {}", p.classifier), no_pooler + p.classifier),
-        step("BertForQuestionAnswering", "no pooler + QA outputs", format!("{no_pooler} + {}", p.question_answering), no_pooler + p.question_answering),
+        step(
+            "BertModel, no pooler",
+            "weights only + linear biases",
+            format!("{weights_only} + {}", p.linear_biases),
+            no_pooler,
+        ),
+        step(
+            "BertModel",
+            "+ pooler",
+            format!("{no_pooler} + {}", p.pooler),
+            with_pooler,
+        ),
+        step(
+            "BertForPreTraining",
+            "BertModel + MLM + next sentence",
+            format!("{with_pooler} + {} + {}", p.masked_lm, p.next_sentence),
+            with_pooler + p.masked_lm + p.next_sentence,
+        ),
+        step(
+            "BertForMaskedLM",
+            "no pooler + MLM",
+            format!("{no_pooler} + {}", p.masked_lm),
+            no_pooler + p.masked_lm,
+        ),
+        step(
+            "BertForSequenceClassification",
+            "BertModel + classifier",
+            format!("{with_pooler} + {}", p.classifier),
+            with_pooler + p.classifier,
+        ),
+        step(
+            "BertForTokenClassification",
+            "no pooler + classifier",
+            format!("{no_pooler} + {}", p.classifier),
+            no_pooler + p.classifier,
+        ),
+        step(
+            "BertForQuestionAnswering",
+            "no pooler + QA outputs",
+            format!("{no_pooler} + {}", p.question_answering),
+            no_pooler + p.question_answering,
+        ),
     ];
     Derivation {
         steps,
@@ -299,19 +388,43 @@ const TENSORS: &[(C, &str, &[D])] = &[
     (C::Buffer, "embeddings.position_ids", &[D::One, D::P]),
     (C::Buffer, "embeddings.token_type_ids", &[D::One, D::P]),
     (C::Embeddings, WORD_EMBEDDINGS, &[D::V, D::H]),
-    (C::Embeddings, "embeddings.position_embeddings.weight", &[D::P, D::H]),
-    (C::Embeddings, "embeddings.token_type_embeddings.weight", &[D::T, D::H]),
+    (
+        C::Embeddings,
+        "embeddings.position_embeddings.weight",
+        &[D::P, D::H],
+    ),
+    (
+        C::Embeddings,
+        "embeddings.token_type_embeddings.weight",
+        &[D::T, D::H],
+    ),
     (C::Embeddings, "embeddings.LayerNorm.weight", &[D::H]),
     (C::Embeddings, "embeddings.LayerNorm.bias", &[D::H]),
-    (C::Layer, "layer.#.attention.self.query.weight", &[D::H, D::H]),
+    (
+        C::Layer,
+        "layer.#.attention.self.query.weight",
+        &[D::H, D::H],
+    ),
     (C::Layer, "layer.#.attention.self.query.bias", &[D::H]),
     (C::Layer, "layer.#.attention.self.key.weight", &[D::H, D::H]),
     (C::Layer, "layer.#.attention.self.key.bias", &[D::H]),
-    (C::Layer, "layer.#.attention.self.value.weight", &[D::H, D::H]),
+    (
+        C::Layer,
+        "layer.#.attention.self.value.weight",
+        &[D::H, D::H],
+    ),
     (C::Layer, "layer.#.attention.self.value.bias", &[D::H]),
-    (C::Layer, "layer.#.attention.output.dense.weight", &[D::H, D::H]),
+    (
+        C::Layer,
+        "layer.#.attention.output.dense.weight",
+        &[D::H, D::H],
+    ),
     (C::Layer, "layer.#.attention.output.dense.bias", &[D::H]),
-    (C::Layer, "layer.#.attention.output.LayerNorm.weight", &[D::H]),
+    (
+        C::Layer,
+        "layer.#.attention.output.LayerNorm.weight",
+        &[D::H],
+    ),
     (C::Layer, "layer.#.attention.output.LayerNorm.bias", &[D::H]),
     (C::Layer, "layer.#.intermediate.dense.weight", &[D::I, D::H]),
     (C::Layer, "layer.#.intermediate.dense.bias", &[D::I]),
@@ -321,17 +434,45 @@ const TENSORS: &[(C, &str, &[D])] = &[
     (C::Layer, "layer.#.output.LayerNorm.bias", &[D::H]),
     (C::Pooler, "pooler.dense.weight", &[D::H, D::H]),
     (C::Pooler, "pooler.dense.bias", &[D::H]),
-    (C::Head(K::MaskedLm), "cls.predictions.transform.dense.weight", &[D::H, D::H]),
-    (C::Head(K::MaskedLm), "cls.predictions.transform.dense.bias", &[D::H]),
-    (C::Head(K::MaskedLm), "cls.predictions.transform.LayerNorm.weight", &[D::H]),
-    (C::Head(K::MaskedLm), "cls.predictions.transform.LayerNorm.bias", &[D::H]),
+    (
+        C::Head(K::MaskedLm),
+        "cls.predictions.transform.dense.weight",
+        &[D::H, D::H],
+    ),
+    (
+        C::Head(K::MaskedLm),
+        "cls.predictions.transform.dense.bias",
+        &[D::H],
+    ),
+    (
+        C::Head(K::MaskedLm),
+        "cls.predictions.transform.LayerNorm.weight",
+        &[D::H],
+    ),
+    (
+        C::Head(K::MaskedLm),
+        "cls.predictions.transform.LayerNorm.bias",
+        &[D::H],
+    ),
     (C::Head(K::MaskedLm), "cls.predictions.bias", &[D::V]),
     (C::Head(K::MaskedLm), DECODER_WEIGHT, &[D::V, D::H]),
-    (C::Head(K::NextSentence), "cls.seq_relationship.weight", &[D::Two, D::H]),
-    (C::Head(K::NextSentence), "cls.seq_relationship.bias", &[D::Two]),
+    (
+        C::Head(K::NextSentence),
+        "cls.seq_relationship.weight",
+        &[D::Two, D::H],
+    ),
+    (
+        C::Head(K::NextSentence),
+        "cls.seq_relationship.bias",
+        &[D::Two],
+    ),
     (C::Head(K::Classifier), "classifier.weight", &[D::N, D::H]),
     (C::Head(K::Classifier), "classifier.bias", &[D::N]),
-    (C::Head(K::QuestionAnswering), "qa_outputs.weight", &[D::N, D::H]),
+    (
+        C::Head(K::QuestionAnswering),
+        "qa_outputs.weight",
+        &[D::N, D::H],
+    ),
     (C::Head(K::QuestionAnswering), "qa_outputs.bias", &[D::N]),
 ];
 
@@ -438,7 +579,12 @@ mod tests {
     }
 
     fn model(d: &Dims, name: &str) -> u64 {
-        derive(d).models.iter().find(|s| s.part == name).unwrap().value
+        derive(d)
+            .models
+            .iter()
+            .find(|s| s.part == name)
+            .unwrap()
+            .value
     }
 
     /// REFERENCE.md §2, the table of exact counts, row by row.
@@ -486,7 +632,12 @@ mod tests {
             C::Head(K::Classifier),
             C::Head(K::QuestionAnswering),
         ];
-        for (v, h, l, i) in [(97, 24, 2, 40), (30522, 768, 12, 3072), (50, 8, 0, 3), (7, 1, 5, 1)] {
+        for (v, h, l, i) in [
+            (97, 24, 2, 40),
+            (30522, 768, 12, 3072),
+            (50, 8, 0, 3),
+            (7, 1, 5, 1),
+        ] {
             for labels in [1, 2, 5] {
                 for tie in [true, false] {
                     let mut d = dims(v, h, l, i, 1);
@@ -499,7 +650,9 @@ mod tests {
                     let backbone = sum(&e, |t| matches!(t.component, C::Embeddings | C::Layer));
                     assert_eq!(backbone, p.weights_only(l) + p.linear_biases);
                     let linear_biases = sum(&e, |t| {
-                        t.component == C::Layer && t.role == Role::Bias && t.bucket != Bucket::LayerNorm
+                        t.component == C::Layer
+                            && t.role == Role::Bias
+                            && t.bucket != Bucket::LayerNorm
                     });
                     assert_eq!(linear_biases, p.linear_biases);
                     assert_eq!(sum(&e, |t| t.component == C::Pooler), p.pooler);
@@ -517,7 +670,10 @@ mod tests {
     #[test]
     fn expected_buckets_match_reference_for_bert_base() {
         let d = dims(30522, 768, 12, 3072, 12);
-        let e = expected_tensors(&d, &[C::Pooler, C::Head(K::MaskedLm), C::Head(K::NextSentence)]);
+        let e = expected_tensors(
+            &d,
+            &[C::Pooler, C::Head(K::MaskedLm), C::Head(K::NextSentence)],
+        );
         let b = |bucket| sum(&e, |t| t.bucket == bucket);
         assert_eq!(b(Bucket::Embedding), 23_835_648);
         assert_eq!(b(Bucket::Attention), 28_348_416);
@@ -530,7 +686,8 @@ mod tests {
 
     #[test]
     fn missing_config_fields_take_bert_defaults_and_are_reported() {
-        let c = ModelConfig::parse(std::path::Path::new("c.json"), r#"{"hidden_size": 384}"#).unwrap();
+        let c =
+            ModelConfig::parse(std::path::Path::new("c.json"), r#"{"hidden_size": 384}"#).unwrap();
         let (d, defaulted) = Dims::from_config(&c).unwrap();
         assert_eq!(d.hidden_size, 384);
         assert_eq!(d.vocab_size, 30522);
@@ -550,7 +707,12 @@ mod tests {
 
     #[test]
     fn wrongly_typed_or_huge_fields_are_config_errors() {
-        for text in [r#"{"hidden_size": "768"}"#, r#"{"hidden_size": -1}"#, r#"{"hidden_size": 1e40}"#, r#"{"num_hidden_layers": 99999999}"#] {
+        for text in [
+            r#"{"hidden_size": "768"}"#,
+            r#"{"hidden_size": -1}"#,
+            r#"{"hidden_size": 1e40}"#,
+            r#"{"num_hidden_layers": 99999999}"#,
+        ] {
             let c = ModelConfig::parse(std::path::Path::new("c.json"), text).unwrap();
             let e = Dims::from_config(&c).unwrap_err().to_string();
             assert!(e.starts_with("c.json: invalid config: `"), "{e}");

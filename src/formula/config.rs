@@ -30,7 +30,10 @@ impl ModelConfig {
         if meta.len() > MAX_CONFIG_BYTES {
             return Err(Error::Config {
                 path: path.to_path_buf(),
-                message: format!("{} bytes, over the {MAX_CONFIG_BYTES}-byte limit", meta.len()),
+                message: format!(
+                    "{} bytes, over the {MAX_CONFIG_BYTES}-byte limit",
+                    meta.len()
+                ),
             });
         }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -51,7 +54,9 @@ impl ModelConfig {
         let model_type = match fields.get("model_type") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => return Err(bad(format!("`model_type` must be a string, found {other}"))),
+            Some(other) => {
+                return Err(bad(format!("`model_type` must be a string, found {other}")))
+            }
         };
         let architectures = match fields.get("architectures") {
             None | Some(Value::Null) => Vec::new(),
@@ -61,7 +66,9 @@ impl ModelConfig {
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| bad("`architectures` must be a list of strings".to_string()))?,
             Some(other) => {
-                return Err(bad(format!("`architectures` must be a list of strings, found {other}")))
+                return Err(bad(format!(
+                    "`architectures` must be a list of strings, found {other}"
+                )))
             }
         };
         Ok(ModelConfig {
@@ -84,9 +91,13 @@ impl ModelConfig {
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(v) if v <= max => Ok(Some(v)),
                 Some(v) => Err(bad(format!("`{key}` is {v}, beyond the supported {max}"))),
-                None => Err(bad(format!("`{key}` must be a non-negative integer, found {n}"))),
+                None => Err(bad(format!(
+                    "`{key}` must be a non-negative integer, found {n}"
+                ))),
             },
-            Some(other) => Err(bad(format!("`{key}` must be a non-negative integer, found {other}"))),
+            Some(other) => Err(bad(format!(
+                "`{key}` must be a non-negative integer, found {other}"
+            ))),
         }
     }
 

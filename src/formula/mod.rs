@@ -150,9 +150,21 @@ fn infer(tensors: &[Classified]) -> Option<(Dims, Vec<String>)> {
             default
         }
     };
-    let positions = rows(shape("embeddings.position_embeddings.weight"), "max_position_embeddings", 512);
-    let token_types = rows(shape("embeddings.token_type_embeddings.weight"), "type_vocab_size", 2);
-    let intermediate = rows(first_layer_shape(".intermediate.dense.weight"), "intermediate_size", 3072);
+    let positions = rows(
+        shape("embeddings.position_embeddings.weight"),
+        "max_position_embeddings",
+        512,
+    );
+    let token_types = rows(
+        shape("embeddings.token_type_embeddings.weight"),
+        "type_vocab_size",
+        2,
+    );
+    let intermediate = rows(
+        first_layer_shape(".intermediate.dense.weight"),
+        "intermediate_size",
+        3072,
+    );
     let labels = rows(
         shape("classifier.weight").or_else(|| shape("qa_outputs.weight")),
         "num_labels",

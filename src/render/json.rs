@@ -29,7 +29,12 @@ impl Render for Json {
         write_json(report, out)
     }
 
-    fn derivation(&self, dims: &Dims, derivation: &Derivation, out: &mut dyn Write) -> io::Result<()> {
+    fn derivation(
+        &self,
+        dims: &Dims,
+        derivation: &Derivation,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
         write_json(&DerivationJson { dims, derivation }, out)
     }
 }

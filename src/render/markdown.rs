@@ -18,7 +18,11 @@ fn cell(s: &str) -> String {
 fn write_section(s: &Section, level: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "\n{level} {}\n", s.title)?;
     writeln!(out, "| {} |", s.headers.join(" | "))?;
-    let rule: Vec<&str> = s.numeric.iter().map(|&n| if n { "---:" } else { "---" }).collect();
+    let rule: Vec<&str> = s
+        .numeric
+        .iter()
+        .map(|&n| if n { "---:" } else { "---" })
+        .collect();
     writeln!(out, "|{}|", rule.join("|"))?;
     for r in &s.rows {
         let cells: Vec<String> = r
@@ -72,7 +76,12 @@ impl Render for Markdown {
         Ok(())
     }
 
-    fn derivation(&self, dims: &Dims, derivation: &Derivation, out: &mut dyn Write) -> io::Result<()> {
+    fn derivation(
+        &self,
+        dims: &Dims,
+        derivation: &Derivation,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
         writeln!(out, "### BERT family: {}", sections::dims_line(dims))?;
         for s in sections::derivation(derivation) {
             write_section(&s, "####", out)?;

@@ -34,7 +34,12 @@ pub trait Render {
     /// Write `report`.
     fn report(&self, report: &Report, options: Options, out: &mut dyn Write) -> io::Result<()>;
     /// Write a derivation (the `formula` command).
-    fn derivation(&self, dims: &Dims, derivation: &Derivation, out: &mut dyn Write) -> io::Result<()>;
+    fn derivation(
+        &self,
+        dims: &Dims,
+        derivation: &Derivation,
+        out: &mut dyn Write,
+    ) -> io::Result<()>;
 }
 
 /// The renderer for `format`.

@@ -58,11 +58,7 @@ pub fn heading(report: &Report) -> Vec<String> {
             DimsSource::Config { path, .. } => format!("from {}", path.display()),
             DimsSource::Inferred { .. } => "inferred from tensor shapes".to_string(),
         };
-        lines.push(format!(
-            "formula: {} {from}: {}",
-            f.family,
-            dims_line(d)
-        ));
+        lines.push(format!("formula: {} {from}: {}", f.family, dims_line(d)));
     }
     lines
 }
@@ -77,9 +73,15 @@ pub fn dims_line(d: &Dims) -> String {
         d.vocab_size,
         d.max_position_embeddings,
         d.type_vocab_size,
-        d.num_attention_heads.map(|h| format!(" heads={h}")).unwrap_or_default(),
+        d.num_attention_heads
+            .map(|h| format!(" heads={h}"))
+            .unwrap_or_default(),
         d.num_labels,
-        if d.tie_word_embeddings { " tied-embeddings" } else { " untied-embeddings" }
+        if d.tie_word_embeddings {
+            " tied-embeddings"
+        } else {
+            " untied-embeddings"
+        }
     )
 }
 
@@ -137,7 +139,11 @@ pub fn ladder(report: &Report) -> Option<Section> {
     }
     let mut s = section(
         "From the hand derivation to the stored total",
-        &[("step", false), ("parameters", true), ("running total", true)],
+        &[
+            ("step", false),
+            ("parameters", true),
+            ("running total", true),
+        ],
     );
     for r in &report.ladder {
         let amount = if r.step.starts_with('=') || r.step.starts_with("hand") {
@@ -148,7 +154,11 @@ pub fn ladder(report: &Report) -> Option<Section> {
             format!("({})", count(r.parameters.unsigned_abs()))
         };
         let total = if r.counted || r.step.starts_with('=') {
-            format!("{}{}", if r.total < 0 { "-" } else { "" }, count(r.total.unsigned_abs()))
+            format!(
+                "{}{}",
+                if r.total < 0 { "-" } else { "" },
+                count(r.total.unsigned_abs())
+            )
         } else {
             String::new()
         };
@@ -161,10 +171,20 @@ pub fn ladder(report: &Report) -> Option<Section> {
 pub fn dtypes(report: &Report) -> Section {
     let mut s = section(
         "Storage by dtype",
-        &[("dtype", false), ("tensors", true), ("elements", true), ("bytes", true)],
+        &[
+            ("dtype", false),
+            ("tensors", true),
+            ("elements", true),
+            ("bytes", true),
+        ],
     );
     for d in &report.dtypes {
-        s.rows.push(vec![d.dtype.clone(), count(d.tensors), count(d.elements), count(d.bytes)]);
+        s.rows.push(vec![
+            d.dtype.clone(),
+            count(d.tensors),
+            count(d.elements),
+            count(d.bytes),
+        ]);
     }
     s.rows.push(vec![
         "TOTAL".to_string(),
@@ -182,10 +202,20 @@ pub fn heads(report: &Report) -> Option<Section> {
     }
     let mut s = section(
         "Heads stored",
-        &[("head", false), ("tensors", true), ("parameters", true), ("expected", true)],
+        &[
+            ("head", false),
+            ("tensors", true),
+            ("parameters", true),
+            ("expected", true),
+        ],
     );
     for h in &report.heads {
-        s.rows.push(vec![h.head.name().to_string(), count(h.tensors), count(h.parameters), maybe(h.expected)]);
+        s.rows.push(vec![
+            h.head.name().to_string(),
+            count(h.tensors),
+            count(h.parameters),
+            maybe(h.expected),
+        ]);
     }
     Some(s)
 }
@@ -197,7 +227,13 @@ pub fn findings(report: &Report) -> Option<Section> {
     }
     let mut s = section(
         "Unexplained, tensor by tensor",
-        &[("finding", false), ("tensor", false), ("bucket", false), ("parameters", true), ("detail", false)],
+        &[
+            ("finding", false),
+            ("tensor", false),
+            ("bucket", false),
+            ("parameters", true),
+            ("detail", false),
+        ],
     );
     for f in &report.findings {
         let kind = match f.kind {
@@ -234,7 +270,11 @@ pub fn tensors(report: &Report) -> Section {
     for t in &report.tensors {
         let shape = format!(
             "[{}]",
-            t.shape.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            t.shape
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let mut row = vec![
             t.name.clone(),
@@ -257,16 +297,29 @@ pub fn derivation(d: &Derivation) -> Vec<Section> {
     let table = |title: &str, steps: &[crate::formula::Step]| {
         let mut s = section(
             title,
-            &[("part", false), ("formula", false), ("arithmetic", false), ("parameters", true)],
+            &[
+                ("part", false),
+                ("formula", false),
+                ("arithmetic", false),
+                ("parameters", true),
+            ],
         );
         for st in steps {
-            s.rows.push(vec![st.part.clone(), st.formula.clone(), st.arithmetic.clone(), count(st.value)]);
+            s.rows.push(vec![
+                st.part.clone(),
+                st.formula.clone(),
+                st.arithmetic.clone(),
+                count(st.value),
+            ]);
         }
         s
     };
     vec![
         table("Hand derivation (weights only)", &d.steps),
         table("What the hand derivation leaves out", &d.additions),
-        table("Totals by model class (tied weights counted once)", &d.models),
+        table(
+            "Totals by model class (tied weights counted once)",
+            &d.models,
+        ),
     ]
 }

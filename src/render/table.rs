@@ -59,7 +59,12 @@ impl Render for Table {
         Ok(())
     }
 
-    fn derivation(&self, dims: &Dims, derivation: &Derivation, out: &mut dyn Write) -> io::Result<()> {
+    fn derivation(
+        &self,
+        dims: &Dims,
+        derivation: &Derivation,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
         writeln!(out, "BERT family, {}", sections::dims_line(dims))?;
         for s in sections::derivation(derivation) {
             write_section(&s, out)?;

@@ -69,7 +69,10 @@ fn layout_of_dir(dir: &Path) -> Result<Layout> {
         .iter()
         .filter(|n| n.ends_with(".safetensors.index.json"))
         .collect();
-    let files: Vec<&String> = names.iter().filter(|n| n.ends_with(".safetensors")).collect();
+    let files: Vec<&String> = names
+        .iter()
+        .filter(|n| n.ends_with(".safetensors"))
+        .collect();
     match (indexes.as_slice(), files.as_slice()) {
         ([one], _) => Ok(Layout::Sharded(dir.join(one))),
         ([], [one]) => Ok(Layout::Single(dir.join(one))),

@@ -1,0 +1,170 @@
+//! Helpers shared by the integration tests: running the real binary in a clean
+//! environment, and test-side types that pin the JSON contract.
+#![allow(dead_code)]
+
+pub mod layout;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde::Deserialize;
+
+/// The repository root (fixtures live under it).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("fixtures").join(name)
+}
+
+/// The binary, with an empty environment but for PATH, run from a temp dir.
+pub fn paramaudit(cwd: &Path) -> Command {
+    let mut c = Command::cargo_bin("paramaudit").unwrap();
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", cwd)
+        .current_dir(cwd);
+    c
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cwd: &Path, args: &[&str]) -> Output {
+    let out = paramaudit(cwd).args(args).output().unwrap();
+    Output {
+        code: out.status.code().expect("exited by a signal"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// `inspect --format json`, expecting success, parsed into the contract types.
+pub fn inspect_json(cwd: &Path, path: &Path, extra: &[&str]) -> Report {
+    let p = path.to_str().unwrap();
+    let mut args = vec!["inspect", p, "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = run(cwd, &args);
+    assert_eq!(out.code, 0, "inspect {p} failed: {}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", out.stdout))
+}
+
+// The JSON contract, as a user's program would read it.
+
+#[derive(Debug, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub source: Source,
+    pub totals: Totals,
+    pub buckets: Buckets,
+    pub dtypes: Vec<Dtype>,
+    pub formula: Option<Formula>,
+    pub differences: Option<Differences>,
+    pub ladder: Vec<Rung>,
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
+    pub tensors: Vec<Tensor>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Source {
+    pub layout: String,
+    pub files: Vec<serde_json::Value>,
+    pub header_only: bool,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Totals {
+    pub parameters: u64,
+    pub buffers: u64,
+    pub stored_elements: u64,
+    pub tensors: u64,
+    pub bytes: u64,
+    pub file_bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Buckets {
+    pub embedding: Bucket,
+    pub attention: Bucket,
+    pub ffn: Bucket,
+    pub layernorm: Bucket,
+    pub pooler: Bucket,
+    pub head: Bucket,
+    pub buffer: Bucket,
+    pub other: Bucket,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+pub struct Bucket {
+    pub parameters: u64,
+    pub weights: u64,
+    pub biases: u64,
+    pub buffers: u64,
+    pub tensors: u64,
+    pub bytes: u64,
+    pub expected: Option<u64>,
+    pub difference: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Dtype {
+    pub dtype: String,
+    pub tensors: u64,
+    pub elements: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Formula {
+    pub family: String,
+    pub weights_only: u64,
+    pub expected_total: u64,
+    pub dims_source: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Differences {
+    pub biases: u64,
+    pub pooler: u64,
+    pub heads: u64,
+    pub tied_not_stored: u64,
+    pub buffers: u64,
+    pub unexplained: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Rung {
+    pub step: String,
+    pub parameters: i64,
+    pub counted: bool,
+    pub total: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Finding {
+    pub kind: String,
+    pub tensor: String,
+    pub bucket: String,
+    pub parameters: i64,
+    pub detail: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Tensor {
+    pub name: String,
+    pub file: String,
+    pub bucket: String,
+    pub role: String,
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    pub elements: u64,
+    pub bytes: u64,
+}

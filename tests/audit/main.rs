@@ -1,0 +1,9 @@
+//! The integration tests: one binary, run against the real `paramaudit` executable.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+mod fixtures;
+mod formula_cmd;
+mod layouts;
+mod malformed;
+mod minilm;
