@@ -14,8 +14,16 @@ fn main() {
     };
     let dir = std::path::PathBuf::from(dir);
     let size = match args.next().as_deref() {
-        Some("large") => layout::write_model_dir(&dir, &layout::bert_pretraining(layout::BERT_LARGE), &layout::bert_large_config()),
-        _ => layout::write_model_dir(&dir, &layout::bert_pretraining(layout::BERT_BASE), layout::BERT_BASE_CONFIG),
+        Some("large") => layout::write_model_dir(
+            &dir,
+            &layout::bert_pretraining(layout::BERT_LARGE),
+            &layout::bert_large_config(),
+        ),
+        _ => layout::write_model_dir(
+            &dir,
+            &layout::bert_pretraining(layout::BERT_BASE),
+            layout::BERT_BASE_CONFIG,
+        ),
     };
     eprintln!("{}: model.safetensors {size} bytes (sparse)", dir.display());
 }
