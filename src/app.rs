@@ -6,18 +6,48 @@ use crate::cli::{Cli, Command, FormulaArgs, InspectArgs};
 use crate::error::{Error, Result};
 use crate::formula::{bert, ModelConfig, FAMILIES};
 use crate::render::{renderer, Options};
-use crate::source::local;
+use crate::source::hub::{self, HubEnv, RepoId};
+use crate::source::{local, Resolved};
+use std::path::Path;
 
-/// Run a parsed command line, writing the report to `out`.
-pub fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
+/// Run a parsed command line, writing the report to `out` and diagnostics to `diag`.
+pub fn run(cli: Cli, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
     match cli.command {
-        Command::Inspect(args) => inspect(args, out),
+        Command::Inspect(args) => inspect(args, out, diag),
         Command::Formula(args) => formula(args, out),
     }
 }
 
-fn inspect(args: InspectArgs, out: &mut dyn Write) -> Result<u8> {
-    let resolved = local::resolve(&args.path, args.config.as_deref())?;
+/// A path that exists is a path; otherwise a valid model id goes to the Hub (or its cache).
+fn resolve(args: &InspectArgs, diag: &mut dyn Write) -> Result<Resolved> {
+    let path = Path::new(&args.model);
+    let repo = RepoId::parse(&args.model);
+    if path.exists() {
+        if repo.is_some() && !args.quiet {
+            // Diagnostics are best effort: a closed stderr must not stop the report.
+            let _ = writeln!(
+                diag,
+                "paramaudit: `{}` exists here, reading the local path (use ./{} to silence this, or run elsewhere for the Hub model)",
+                args.model, args.model
+            );
+        }
+        return local::resolve(path, args.config.as_deref());
+    }
+    match repo {
+        Some(repo) => hub::resolve(
+            &HubEnv::from_env(args.offline),
+            &repo,
+            &args.revision,
+            args.config.as_deref(),
+        ),
+        None => Err(Error::NotFound {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+fn inspect(args: InspectArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
+    let resolved = resolve(&args, diag)?;
     let report = crate::inspect(&resolved)?;
     renderer(args.format.into())
         .report(

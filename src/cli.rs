@@ -11,7 +11,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// the difference parameter by parameter.
 ///
 /// Exit codes: 0 report produced; 2 input or usage error (bad file, bad config, bad
-/// flag); 1 the report could not be written.
+/// flag, model not found or not cached); 1 the report could not be written.
+///
+/// Environment: HF_HUB_CACHE, HF_HOME (cache at $HF_HOME/hub), HF_HUB_OFFLINE,
+/// HF_ENDPOINT, HF_TOKEN, as in the Python huggingface_hub.
 #[derive(Debug, Parser)]
 #[command(name = "paramaudit", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
@@ -42,11 +45,31 @@ pub enum Command {
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// A .safetensors file, a directory holding model.safetensors (or
-    /// model.safetensors.index.json and its shards), or a shard index file.
+    /// A local path (a .safetensors file, a directory holding model.safetensors or
+    /// model.safetensors.index.json and its shards, or a shard index file) or a Hugging
+    /// Face model id. A path that exists is always read as a path.
     ///
-    /// Example: ./bert-base-uncased, ./model.safetensors
-    pub path: PathBuf,
+    /// Example: ./model.safetensors, bert-base-uncased, google-bert/bert-base-uncased
+    pub model: String,
+
+    /// Hub revision: a branch, a tag or a 40-hex commit (Hub ids only).
+    ///
+    /// Example: --revision 86b5e0934494bd15c9632b12f734a8a67f723594
+    #[arg(long, default_value = "main")]
+    pub revision: String,
+
+    /// Never touch the network: use the Hugging Face cache or fail (same as
+    /// HF_HUB_OFFLINE=1).
+    ///
+    /// Example: --offline
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Print no diagnostics on stderr (errors are still printed).
+    ///
+    /// Example: --quiet
+    #[arg(long, short)]
+    pub quiet: bool,
 
     /// config.json to use instead of the one beside the weights. Without any config the
     /// dimensions are inferred from tensor shapes (and the report says so).

@@ -54,11 +54,49 @@ pub enum Error {
         /// What was looked for and what was found instead.
         message: String,
     },
-    /// The path given does not exist.
-    #[error("{path}: no such file or directory")]
+    /// The argument is neither an existing path nor a valid Hub model id.
+    #[error("{path}: no such file or directory, and not a Hugging Face model id")]
     NotFound {
         /// The path given.
         path: PathBuf,
+    },
+    /// The Hub cache holds something unreadable.
+    #[error("{path}: {message}")]
+    Cache {
+        /// The cache file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A model is not in the cache and the network may not be used.
+    #[error("{repo} (revision {revision}): {reason} in the cache at {cache}, and offline mode is on (HF_HUB_OFFLINE or --offline)")]
+    NotCached {
+        /// Model id.
+        repo: String,
+        /// Revision asked for.
+        revision: String,
+        /// The cache directory.
+        cache: PathBuf,
+        /// What was missing.
+        reason: String,
+    },
+    /// The Hub repository has no safetensors weights.
+    #[error("{repo} (revision {revision}): {message}")]
+    NoSafetensors {
+        /// Model id.
+        repo: String,
+        /// Revision.
+        revision: String,
+        /// What the repository has instead.
+        message: String,
+    },
+    /// Talking to the Hub failed.
+    #[error("{url}: {message}")]
+    Hub {
+        /// The URL requested.
+        url: String,
+        /// What went wrong, with the hint that fixes it.
+        message: String,
     },
 }
 

@@ -10,8 +10,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let result =
-        app::run(cli, &mut out).and_then(|code| out.flush().map(|_| code).map_err(Error::Output));
+    let result = app::run(cli, &mut out, &mut io::stderr())
+        .and_then(|code| out.flush().map(|_| code).map_err(Error::Output));
     match result {
         Ok(code) => ExitCode::from(code),
         // `paramaudit ... | head` closes the pipe early: not an error.

@@ -4,6 +4,7 @@
 mod common;
 mod fixtures;
 mod formula_cmd;
+mod hub_cache;
 mod layouts;
 mod malformed;
 mod minilm;

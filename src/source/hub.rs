@@ -1,0 +1,332 @@
+//! Hugging Face Hub models: ids, the environment variables, and the cache shared with
+//! Python (`huggingface_hub`), read in the layout Python writes:
+//!
+//! ```text
+//! $HF_HUB_CACHE | $HF_HOME/hub | ~/.cache/huggingface/hub
+//!   models--<owner>--<name>/refs/<revision>             the commit a branch or tag resolved to
+//!   models--<owner>--<name>/snapshots/<commit>/<file>   symlinks into blobs/
+//!   models--<owner>--<name>/.no_exist/<commit>/<file>   the file is known not to exist
+//! ```
+//!
+//! Every environment variable is read here, once, and passed on explicitly.
+
+use std::path::{Path, PathBuf};
+
+use super::local::{CONFIG_FILE, INDEX_FILE, SINGLE_FILE};
+use super::{Layout, Resolved};
+use crate::error::{Error, Result};
+
+/// The public Hub.
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// Settings taken from the environment (the Hugging Face variables) and the flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubEnv {
+    /// `HF_ENDPOINT`, without a trailing slash.
+    pub endpoint: String,
+    /// `HF_TOKEN`, sent as `Authorization: Bearer`.
+    pub token: Option<String>,
+    /// The hub cache directory.
+    pub cache_dir: PathBuf,
+    /// `HF_HUB_OFFLINE` or `--offline`: never touch the network.
+    pub offline: bool,
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_uppercase().as_str(),
+        "1" | "ON" | "YES" | "TRUE"
+    )
+}
+
+impl HubEnv {
+    /// Resolve the settings from a variable lookup (`std::env::var` in the binary).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>, offline_flag: bool) -> HubEnv {
+        let non_empty = |k: &str| var(k).filter(|v| !v.is_empty());
+        let endpoint = non_empty("HF_ENDPOINT")
+            .map(|e| e.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let cache_dir = non_empty("HF_HUB_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| non_empty("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
+            .or_else(|| {
+                non_empty("XDG_CACHE_HOME")
+                    .map(|x| PathBuf::from(x).join("huggingface").join("hub"))
+            })
+            .or_else(|| {
+                non_empty("HOME").map(|h| {
+                    PathBuf::from(h)
+                        .join(".cache")
+                        .join("huggingface")
+                        .join("hub")
+                })
+            })
+            .unwrap_or_else(|| PathBuf::from(".cache/huggingface/hub"));
+        HubEnv {
+            endpoint,
+            token: non_empty("HF_TOKEN"),
+            cache_dir,
+            offline: offline_flag || non_empty("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
+        }
+    }
+
+    /// Resolve from the process environment.
+    pub fn from_env(offline_flag: bool) -> HubEnv {
+        Self::from_lookup(|k| std::env::var(k).ok(), offline_flag)
+    }
+}
+
+/// A model repository id, `name` or `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoId(String);
+
+impl RepoId {
+    /// Parse an id with the rules `huggingface_hub.validate_repo_id` applies: one or two
+    /// segments of letters, digits, `-`, `_`, `.`; no `--` or `..`; at most 96 characters.
+    pub fn parse(s: &str) -> Option<RepoId> {
+        let ok_segment = |seg: &str| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && !seg.starts_with(['-', '.'])
+                && !seg.ends_with(['-', '.'])
+        };
+        let segments: Vec<&str> = s.split('/').collect();
+        let valid = s.len() <= 96
+            && (1..=2).contains(&segments.len())
+            && segments.iter().all(|seg| ok_segment(seg))
+            && !s.contains("--")
+            && !s.contains("..");
+        valid.then(|| RepoId(s.to_string()))
+    }
+
+    /// The id as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The cache folder name: `models--owner--name`.
+    pub fn cache_folder(&self) -> String {
+        format!("models--{}", self.0.replace('/', "--"))
+    }
+}
+
+/// True for a full 40-hex commit id.
+pub fn is_commit(revision: &str) -> bool {
+    revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A model's files found in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedModel {
+    /// The commit the files belong to.
+    pub commit: String,
+    /// The snapshot directory.
+    pub snapshot: PathBuf,
+    /// The resolved source.
+    pub resolved: Resolved,
+}
+
+/// Why a model could not be served from the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheMiss {
+    /// No ref for the revision (and it is not a cached commit).
+    NoRevision,
+    /// The snapshot exists but lacks the weights (or some shards).
+    Incomplete(String),
+    /// The cache records that the repo has no safetensors weights at this commit.
+    NoSafetensors,
+}
+
+/// Look `repo` at `revision` up in the cache, as Python lays it out.
+pub fn find_cached(
+    cache_dir: &Path,
+    repo: &RepoId,
+    revision: &str,
+) -> Result<Result<CachedModel, CacheMiss>> {
+    let repo_dir = cache_dir.join(repo.cache_folder());
+    // A branch or tag goes through refs/; a commit id names its snapshot directly (Python
+    // does not write refs/<commit>).
+    let ref_file = repo_dir.join("refs").join(revision);
+    let commit = if ref_file.is_file() {
+        let text = std::fs::read_to_string(&ref_file).map_err(|e| Error::io(&ref_file, e))?;
+        text.trim().to_string()
+    } else if is_commit(revision) {
+        revision.to_ascii_lowercase()
+    } else {
+        return Ok(Err(CacheMiss::NoRevision));
+    };
+    if !is_commit(&commit) {
+        return Err(Error::Cache {
+            path: ref_file,
+            message: format!("holds `{commit}`, not a 40-hex commit id"),
+        });
+    }
+    let snapshot = repo_dir.join("snapshots").join(&commit);
+    let no_exist = repo_dir.join(".no_exist").join(&commit);
+    let single = snapshot.join(SINGLE_FILE);
+    let index = snapshot.join(INDEX_FILE);
+    let layout = if single.is_file() {
+        Layout::Single(single)
+    } else if index.is_file() {
+        let missing = missing_shards(&index)?;
+        if !missing.is_empty() {
+            return Ok(Err(CacheMiss::Incomplete(format!(
+                "{} of the shards are not cached ({})",
+                missing.len(),
+                missing.join(", ")
+            ))));
+        }
+        Layout::Sharded(index)
+    } else if no_exist.join(SINGLE_FILE).exists() && no_exist.join(INDEX_FILE).exists() {
+        return Ok(Err(CacheMiss::NoSafetensors));
+    } else if !snapshot.is_dir() {
+        return Ok(Err(CacheMiss::NoRevision));
+    } else {
+        return Ok(Err(CacheMiss::Incomplete(format!(
+            "no {SINGLE_FILE} or {INDEX_FILE} in {}",
+            snapshot.display()
+        ))));
+    };
+    let config = snapshot.join(CONFIG_FILE);
+    Ok(Ok(CachedModel {
+        resolved: Resolved {
+            spec: repo.as_str().to_string(),
+            layout,
+            config: config.is_file().then_some(config),
+        },
+        commit,
+        snapshot,
+    }))
+}
+
+/// Resolve `repo` at `revision`: from the cache when it holds the files (no network at
+/// all), else by downloading them (not in offline mode).
+pub fn resolve(
+    env: &HubEnv,
+    repo: &RepoId,
+    revision: &str,
+    config: Option<&Path>,
+) -> Result<Resolved> {
+    let miss = match find_cached(&env.cache_dir, repo, revision)? {
+        Ok(mut cached) => {
+            if let Some(c) = config {
+                cached.resolved.config = Some(c.to_path_buf());
+            }
+            return Ok(cached.resolved);
+        }
+        Err(miss) => miss,
+    };
+    let reason = match miss {
+        CacheMiss::NoSafetensors => {
+            return Err(Error::NoSafetensors {
+                repo: repo.as_str().to_string(),
+                revision: revision.to_string(),
+                message: format!(
+                    "the cache records that the repository has neither {SINGLE_FILE} nor {INDEX_FILE} (only PyTorch .bin weights?)"
+                ),
+            })
+        }
+        CacheMiss::NoRevision => "no snapshot for this revision".to_string(),
+        CacheMiss::Incomplete(what) => what,
+    };
+    if env.offline {
+        return Err(Error::NotCached {
+            repo: repo.as_str().to_string(),
+            revision: revision.to_string(),
+            cache: env.cache_dir.clone(),
+            reason,
+        });
+    }
+    Err(Error::Hub {
+        url: format!("{}/{}/resolve/{revision}/{SINGLE_FILE}", env.endpoint, repo.as_str()),
+        message: format!("{reason} in the cache at {}; downloading from the Hub is not built yet (issue 3): fetch the model with Python's huggingface_hub first", env.cache_dir.display()),
+    })
+}
+
+/// Shard names an index lists that are not present beside it.
+fn missing_shards(index: &Path) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        weight_map: std::collections::BTreeMap<String, String>,
+    }
+    let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
+    let parsed: Index = serde_json::from_str(&text).map_err(|e| Error::Index {
+        path: index.to_path_buf(),
+        message: format!("not a valid shard index: {e}"),
+    })?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let mut names: Vec<String> = parsed.weight_map.into_values().collect();
+    names.sort();
+    names.dedup();
+    Ok(names
+        .into_iter()
+        .filter(|n| !dir.join(n).is_file())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> HubEnv {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        HubEnv::from_lookup(
+            |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            false,
+        )
+    }
+
+    #[test]
+    fn cache_dir_follows_hf_hub_cache_then_hf_home_then_home() {
+        let all = [("HF_HUB_CACHE", "/c"), ("HF_HOME", "/h"), ("HOME", "/u")];
+        assert_eq!(env(&all).cache_dir, PathBuf::from("/c"));
+        assert_eq!(env(&all[1..]).cache_dir, PathBuf::from("/h/hub"));
+        assert_eq!(
+            env(&all[2..]).cache_dir,
+            PathBuf::from("/u/.cache/huggingface/hub")
+        );
+    }
+
+    #[test]
+    fn endpoint_token_and_offline_come_from_the_hf_variables() {
+        let e = env(&[
+            ("HF_ENDPOINT", "http://127.0.0.1:9/"),
+            ("HF_TOKEN", "t"),
+            ("HF_HUB_OFFLINE", "1"),
+        ]);
+        assert_eq!(e.endpoint, "http://127.0.0.1:9");
+        assert_eq!(e.token.as_deref(), Some("t"));
+        assert!(e.offline);
+        let d = env(&[("HF_HUB_OFFLINE", "0")]);
+        assert_eq!(d.endpoint, DEFAULT_ENDPOINT);
+        assert!(!d.offline);
+        assert_eq!(d.token, None);
+    }
+
+    #[test]
+    fn repo_ids_follow_the_hub_rules() {
+        for ok in [
+            "bert-base-uncased",
+            "google-bert/bert-base-uncased",
+            "a.b_c/d-1",
+        ] {
+            assert!(RepoId::parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "", "a/b/c", "../x", "a--b", "a..b", "/abs", "x/", "-a", "a b", "./model",
+        ] {
+            assert!(RepoId::parse(bad).is_none(), "{bad}");
+        }
+        assert_eq!(
+            RepoId::parse("google-bert/bert-base-uncased")
+                .unwrap()
+                .cache_folder(),
+            "models--google-bert--bert-base-uncased"
+        );
+    }
+}
