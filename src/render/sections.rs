@@ -85,6 +85,19 @@ pub fn dims_line(d: &Dims) -> String {
     )
 }
 
+/// Every table of a report, in display order; `tensors` adds the tensor listing.
+pub fn all(report: &Report, options: super::Options) -> Vec<Section> {
+    let mut out = vec![buckets(report)];
+    out.extend(ladder(report));
+    out.extend(heads(report));
+    out.push(dtypes(report));
+    out.extend(findings(report));
+    if options.tensors {
+        out.push(tensors(report));
+    }
+    out
+}
+
 /// Per-bucket figures with a TOTAL row.
 pub fn buckets(report: &Report) -> Section {
     let mut s = section(

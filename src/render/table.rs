@@ -36,19 +36,8 @@ impl Render for Table {
         for line in sections::heading(report) {
             writeln!(out, "{line}")?;
         }
-        write_section(&sections::buckets(report), out)?;
-        if let Some(s) = sections::ladder(report) {
+        for s in sections::all(report, options) {
             write_section(&s, out)?;
-        }
-        if let Some(s) = sections::heads(report) {
-            write_section(&s, out)?;
-        }
-        write_section(&sections::dtypes(report), out)?;
-        if let Some(s) = sections::findings(report) {
-            write_section(&s, out)?;
-        }
-        if options.tensors {
-            write_section(&sections::tensors(report), out)?;
         }
         if !report.notes.is_empty() {
             writeln!(out)?;
