@@ -8,6 +8,7 @@ use crate::formula::{bert, ModelConfig, FAMILIES};
 use crate::render::{renderer, Options};
 use crate::source::hub::{self, HubEnv, RepoId};
 use crate::source::{local, Resolved};
+use std::io::IsTerminal;
 use std::path::Path;
 
 /// Run a parsed command line, writing the report to `out` and diagnostics to `diag`.
@@ -34,12 +35,18 @@ fn resolve(args: &InspectArgs, diag: &mut dyn Write) -> Result<Resolved> {
         return local::resolve(path, args.config.as_deref());
     }
     match repo {
-        Some(repo) => hub::resolve(
-            &HubEnv::from_env(args.offline),
-            &repo,
-            &args.revision,
-            args.config.as_deref(),
-        ),
+        Some(repo) => {
+            // hf-hub draws its progress bar on stderr, only when stderr is a terminal.
+            let progress = !args.quiet && std::io::stderr().is_terminal();
+            let env = HubEnv::from_env(args.offline);
+            hub::resolve(
+                &env,
+                &repo,
+                &args.revision,
+                args.config.as_deref(),
+                progress,
+            )
+        }
         None => Err(Error::NotFound {
             path: path.to_path_buf(),
         }),

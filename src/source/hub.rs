@@ -208,6 +208,7 @@ pub fn resolve(
     repo: &RepoId,
     revision: &str,
     config: Option<&Path>,
+    progress: bool,
 ) -> Result<Resolved> {
     let miss = match find_cached(&env.cache_dir, repo, revision)? {
         Ok(mut cached) => {
@@ -239,10 +240,20 @@ pub fn resolve(
             reason,
         });
     }
-    Err(Error::Hub {
-        url: format!("{}/{}/resolve/{revision}/{SINGLE_FILE}", env.endpoint, repo.as_str()),
-        message: format!("{reason} in the cache at {}; downloading from the Hub is not built yet (issue 3): fetch the model with Python's huggingface_hub first", env.cache_dir.display()),
-    })
+    let _ = reason;
+    super::download::download_model(env, repo, revision, progress)?;
+    match find_cached(&env.cache_dir, repo, revision)? {
+        Ok(mut cached) => {
+            if let Some(c) = config {
+                cached.resolved.config = Some(c.to_path_buf());
+            }
+            Ok(cached.resolved)
+        }
+        Err(_) => Err(Error::Cache {
+            path: env.cache_dir.join(repo.cache_folder()),
+            message: "the download finished but the snapshot is incomplete".to_string(),
+        }),
+    }
 }
 
 /// Shard names an index lists that are not present beside it.

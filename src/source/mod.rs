@@ -1,6 +1,7 @@
 //! Where a checkpoint comes from: a local path ([`local`]) or a Hub model id ([`hub`]). The result is a
 //! [`Resolved`] source: which safetensors layout to open and which `config.json` to use.
 
+pub mod download;
 pub mod hub;
 pub mod local;
 

@@ -5,6 +5,7 @@ mod common;
 mod fixtures;
 mod formula_cmd;
 mod hub_cache;
+mod hub_download;
 mod layouts;
 mod malformed;
 mod minilm;

@@ -1,0 +1,351 @@
+//! Download a model's safetensors files into the shared cache, verified.
+//!
+//! The Hub headers (X-Repo-Commit, X-Linked-Etag, X-Linked-Size, X-Error-Code) are read
+//! by our own HEAD request from the *first* response, following only relative redirects:
+//! hf-hub 0.5's `metadata()` cannot return X-Linked-Size and panics on a redirect without
+//! a Location. The bytes are then fetched by hf-hub (`ApiRepo::download`, which writes
+//! Python's cache layout: `blobs/<etag>.incomplete`, rename, snapshot symlink, ref), and
+//! every file is verified before use: size against X-Linked-Size, sha256 against the LFS
+//! id (git sha1 for small files). A file that fails is removed from the cache.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::Digest;
+
+use super::hub::{HubEnv, RepoId};
+use super::local::{CONFIG_FILE, INDEX_FILE, SINGLE_FILE};
+use crate::error::{Error, Result};
+
+/// Attempts for a transient answer (429, 5xx, connection reset) before giving up.
+pub const MAX_ATTEMPTS: u32 = 4;
+/// Longest wait honoured from a Retry-After header.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Relative redirects followed (the legacy-id 307s).
+pub const MAX_REDIRECTS: u32 = 10;
+
+/// What the Hub says about one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    /// The URL asked.
+    pub url: String,
+    /// Commit the revision resolved to.
+    pub commit: String,
+    /// sha256 of an LFS file, or the git sha1 of a small file.
+    pub etag: String,
+    /// X-Linked-Size of an LFS file.
+    pub size: Option<u64>,
+    /// True for LFS files (X-Linked-Etag present).
+    pub lfs: bool,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+fn hub_error(url: &str, message: impl Into<String>) -> Error {
+    Error::Hub {
+        url: url.to_string(),
+        message: message.into(),
+    }
+}
+
+fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().trim_matches('"').to_string())
+}
+
+/// HEAD a `resolve` URL; `Ok(None)` for EntryNotFound.
+pub fn head(
+    env: &HubEnv,
+    repo: &RepoId,
+    revision: &str,
+    filename: &str,
+) -> Result<Option<FileMeta>> {
+    let agent = agent();
+    let rev = revision.replace('/', "%2F");
+    let first = format!(
+        "{}/{}/resolve/{rev}/{filename}",
+        env.endpoint,
+        repo.as_str()
+    );
+    let mut url = first.clone();
+    let mut attempt = 0;
+    let mut redirects = 0;
+    loop {
+        let mut req = agent.head(&url).header("Accept-Encoding", "identity");
+        if let Some(t) = &env.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(e) => {
+                attempt += 1;
+                if attempt < MAX_ATTEMPTS
+                    && matches!(e, ureq::Error::Io(ref io) if io.kind() != std::io::ErrorKind::ConnectionRefused)
+                {
+                    std::thread::sleep(backoff(attempt));
+                    continue;
+                }
+                return Err(hub_error(&url, format!("cannot reach the Hub: {e} (set HF_ENDPOINT, or use --offline with a cached model)")));
+            }
+        };
+        let status = resp.status().as_u16();
+        let code = header(&resp, "x-error-code");
+        match status {
+            200..=299 | 302 | 301 | 303 | 307 | 308 if status < 300 || header(&resp, "x-linked-etag").is_some() => {
+                let commit = header(&resp, "x-repo-commit")
+                    .ok_or_else(|| hub_error(&url, "answer has no X-Repo-Commit header"))?;
+                if !super::hub::is_commit(&commit) {
+                    return Err(hub_error(&url, format!("X-Repo-Commit `{commit}` is not a commit id")));
+                }
+                let linked = header(&resp, "x-linked-etag");
+                let etag = linked
+                    .clone()
+                    .or_else(|| header(&resp, "etag"))
+                    .ok_or_else(|| hub_error(&url, "answer has no ETag"))?;
+                if !etag.bytes().all(|b| b.is_ascii_hexdigit()) || etag.is_empty() {
+                    return Err(hub_error(&url, format!("ETag `{etag}` is not a hash")));
+                }
+                let size = match header(&resp, "x-linked-size") {
+                    Some(s) => Some(s.parse::<u64>().map_err(|_| hub_error(&url, format!("X-Linked-Size `{s}` is not a number")))?),
+                    None => None,
+                };
+                if linked.is_some() && size.is_none() {
+                    return Err(hub_error(&url, "LFS answer has no X-Linked-Size"));
+                }
+                return Ok(Some(FileMeta {
+                    url: first,
+                    commit,
+                    lfs: linked.is_some(),
+                    etag: etag.to_ascii_lowercase(),
+                    size,
+                }));
+            }
+            301 | 302 | 303 | 307 | 308 => {
+                let loc = header(&resp, "location").ok_or_else(|| hub_error(&url, format!("{status} redirect without a Location")))?;
+                if !loc.starts_with('/') {
+                    return Err(hub_error(&url, format!("{status} redirect to another host ({loc}) without the Hub's file headers")));
+                }
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(hub_error(&first, "too many redirects"));
+                }
+                url = format!("{}{loc}", env.endpoint);
+            }
+            404 if code.as_deref() == Some("EntryNotFound") => return Ok(None),
+            404 if code.as_deref() == Some("RevisionNotFound") => {
+                return Err(hub_error(&url, format!("revision `{revision}` not found in {}", repo.as_str())))
+            }
+            404 => {
+                return Err(hub_error(
+                    &url,
+                    format!("repository {} not found (or private: set HF_TOKEN)", repo.as_str()),
+                ))
+            }
+            401 => return Err(hub_error(&url, "401 Unauthorized: the repository is private or gated, or the token is wrong; set HF_TOKEN")),
+            403 => {
+                let what = if code.as_deref() == Some("GatedRepo") { "the model is gated: accept its conditions on the Hub and set HF_TOKEN" } else { "access denied: check HF_TOKEN" };
+                return Err(hub_error(&url, format!("403 Forbidden: {what}")));
+            }
+            429 | 500..=599 => {
+                attempt += 1;
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(hub_error(&url, format!("HTTP {status} after {MAX_ATTEMPTS} attempts")));
+                }
+                let wait = header(&resp, "retry-after")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+                    .unwrap_or_else(|| backoff(attempt));
+                std::thread::sleep(wait);
+            }
+            other => return Err(hub_error(&url, format!("unexpected HTTP {other}"))),
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 * 2u64.pow(attempt.min(6)))
+}
+
+/// Hash a file with `D`, hex.
+fn hash_file<D: Digest>(path: &Path, prefix: &[u8]) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = D::new();
+    h.update(prefix);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Check a downloaded blob against the Hub's size and hash.
+pub fn verify(path: &Path, meta: &FileMeta) -> std::result::Result<(), String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if let Some(size) = meta.size {
+        if len != size {
+            return Err(format!("got {len} bytes, X-Linked-Size says {size}"));
+        }
+    }
+    let actual = if meta.lfs {
+        hash_file::<sha2::Sha256>(path, b"")
+    } else {
+        hash_file::<sha1::Sha1>(path, format!("blob {len}\0").as_bytes())
+    }
+    .map_err(|e| e.to_string())?;
+    if actual != meta.etag {
+        let kind = if meta.lfs { "sha256" } else { "git sha1" };
+        return Err(format!("{kind} is {actual}, the Hub says {}", meta.etag));
+    }
+    Ok(())
+}
+
+/// Download one file with hf-hub, verify it, and return its snapshot path.
+pub fn fetch(
+    env: &HubEnv,
+    repo: &RepoId,
+    meta: &FileMeta,
+    filename: &str,
+    progress: bool,
+) -> Result<PathBuf> {
+    let api = hf_hub::api::sync::ApiBuilder::new()
+        .with_endpoint(env.endpoint.clone())
+        .with_cache_dir(env.cache_dir.clone())
+        .with_token(env.token.clone())
+        .with_progress(progress)
+        .with_retries(2)
+        .build()
+        .map_err(|e| hub_error(&meta.url, e.to_string()))?;
+    // Ask for the commit, so the bytes match the headers we checked.
+    let handle = api.repo(hf_hub::Repo::with_revision(
+        repo.as_str().to_string(),
+        hf_hub::RepoType::Model,
+        meta.commit.clone(),
+    ));
+    let repo_dir = env.cache_dir.join(repo.cache_folder());
+    let blob = repo_dir.join("blobs").join(&meta.etag);
+    let pointer = repo_dir.join("snapshots").join(&meta.commit).join(filename);
+    let cleanup = || {
+        let _ = std::fs::remove_file(&pointer);
+        let _ = std::fs::remove_file(&blob);
+        // hf-hub 0.5 leaves `<etag>.part` (its resumable partial file) and `<etag>.lock`
+        // beside the blob where Python uses `.incomplete` and `.locks/`.
+        for ext in ["part", "lock", "incomplete"] {
+            let _ =
+                std::fs::remove_file(repo_dir.join("blobs").join(format!("{}.{ext}", meta.etag)));
+        }
+        let _ = std::fs::remove_file(repo_dir.join("refs").join(&meta.commit));
+    };
+    let got = match handle.download(filename) {
+        Ok(p) => p,
+        Err(e) => {
+            cleanup();
+            return Err(hub_error(&meta.url, format!("download failed: {e}")));
+        }
+    };
+    // hf-hub names the blob by the etag it saw; it must be the one we checked.
+    let target = std::fs::canonicalize(&got).map_err(|e| Error::io(&got, e))?;
+    let expected = std::fs::canonicalize(&blob).ok();
+    let result = if expected.as_deref() != Some(target.as_path()) {
+        Err(format!(
+            "the file was stored as {} instead of blob {}",
+            target.display(),
+            meta.etag
+        ))
+    } else {
+        verify(&target, meta)
+    };
+    // hf-hub records refs/<commit> and leaves its lock file; Python's layout has refs only
+    // for branches and tags, and keeps locks under .locks/.
+    let _ = std::fs::remove_file(repo_dir.join("refs").join(&meta.commit));
+    let _ = std::fs::remove_file(repo_dir.join("blobs").join(format!("{}.lock", meta.etag)));
+    if let Err(why) = result {
+        cleanup();
+        let _ = std::fs::remove_file(&target);
+        return Err(hub_error(
+            &meta.url,
+            format!("download rejected and removed from the cache: {why}"),
+        ));
+    }
+    Ok(pointer)
+}
+
+/// Download what `inspect` needs (weights and config) into the cache and record the ref.
+pub fn download_model(env: &HubEnv, repo: &RepoId, revision: &str, progress: bool) -> Result<()> {
+    let (weights, meta) = match head(env, repo, revision, SINGLE_FILE)? {
+        Some(m) => (SINGLE_FILE, m),
+        None => match head(env, repo, revision, INDEX_FILE)? {
+            Some(m) => (INDEX_FILE, m),
+            None => {
+                let bin = head(env, repo, revision, "pytorch_model.bin")?.is_some();
+                return Err(Error::NoSafetensors {
+                    repo: repo.as_str().to_string(),
+                    revision: revision.to_string(),
+                    message: if bin {
+                        format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}, only pytorch_model.bin (PyTorch pickle weights; convert them to safetensors first)")
+                    } else {
+                        format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}")
+                    },
+                });
+            }
+        },
+    };
+    let path = fetch(env, repo, &meta, weights, progress)?;
+    if weights == INDEX_FILE {
+        #[derive(serde::Deserialize)]
+        struct Index {
+            weight_map: std::collections::BTreeMap<String, String>,
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let index: Index = serde_json::from_str(&text).map_err(|e| Error::Index {
+            path: path.clone(),
+            message: format!("not a valid shard index: {e}"),
+        })?;
+        let mut shards: Vec<String> = index.weight_map.into_values().collect();
+        shards.sort();
+        shards.dedup();
+        for shard in shards {
+            if shard.contains(['/', '\\']) || shard == ".." || shard.is_empty() {
+                return Err(Error::Index {
+                    path: path.clone(),
+                    message: format!(
+                        "shard `{shard}` is not a plain file name in the checkpoint directory"
+                    ),
+                });
+            }
+            let m = head(env, repo, &meta.commit, &shard)?.ok_or_else(|| {
+                hub_error(
+                    &meta.url,
+                    format!("shard `{shard}` named in the index is not in the repository"),
+                )
+            })?;
+            fetch(env, repo, &m, &shard, progress)?;
+        }
+    }
+    if let Some(m) = head(env, repo, &meta.commit, CONFIG_FILE)? {
+        fetch(env, repo, &m, CONFIG_FILE, progress)?;
+    }
+    if !super::hub::is_commit(revision) {
+        let refs = env.cache_dir.join(repo.cache_folder()).join("refs");
+        let ref_file = refs.join(revision);
+        if let Some(parent) = ref_file.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::write(&ref_file, &meta.commit).map_err(|e| Error::io(&ref_file, e))?;
+    }
+    Ok(())
+}
