@@ -163,7 +163,7 @@ fn transient_429_and_500_are_retried() {
 #[test]
 fn corrupt_downloads_are_rejected_and_leave_the_cache_clean() {
     for (fault, needle) in [
-        (Fault::Truncate, "download"),
+        (Fault::Truncate, "download failed: Too many retries"),
         (
             Fault::WrongBytes,
             "download rejected and removed from the cache: sha256 is",
