@@ -6,28 +6,13 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::common::hub_server::git_sha1;
 use crate::common::layout::{self, BERT_BASE, BERT_BASE_CONFIG};
-use crate::common::{fixture, paramaudit, run, Report};
+use crate::common::{fixture, output, paramaudit, run, Output, Report};
 
 /// REFERENCE.md §3: the commit and the LFS sha256 of bert-base-uncased's model.safetensors.
 const COMMIT: &str = "86b5e0934494bd15c9632b12f734a8a67f723594";
 const BERT_BASE_SHA256: &str = "68d45e234eb4a928074dfd868cead0219ab85354cc53d20e772753c6bb9169d3";
-
-/// git's blob id: sha1 over "blob <len>\0" + bytes (what the Hub sends as ETag).
-fn git_sha1(bytes: &[u8]) -> String {
-    let out = std::process::Command::new("git")
-        .args(["hash-object", "--stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(bytes)?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 fn sha256_file(path: &Path) -> String {
     let mut h = Sha256::new();
@@ -77,19 +62,14 @@ fn bert_base_cache(home: &Path, folder: &str) -> PathBuf {
     repo_dir
 }
 
-fn inspect_offline(home: &Path, args: &[&str]) -> crate::common::Output {
-    let out = paramaudit(home)
-        .env("HF_HOME", home)
-        .env("HF_HUB_OFFLINE", "1")
-        .env("HF_ENDPOINT", "http://127.0.0.1:9")
-        .args(args)
-        .output()
-        .unwrap();
-    crate::common::Output {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+fn inspect_offline(home: &Path, args: &[&str]) -> Output {
+    output(
+        paramaudit(home)
+            .env("HF_HOME", home)
+            .env("HF_HUB_OFFLINE", "1")
+            .env("HF_ENDPOINT", "http://127.0.0.1:9")
+            .args(args),
+    )
 }
 
 #[test]

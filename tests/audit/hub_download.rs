@@ -5,24 +5,19 @@ use std::path::{Path, PathBuf};
 
 use crate::common::hub_server::{self, Fault, Repo};
 use crate::common::layout::{self, BERT_BASE, BERT_BASE_CONFIG};
-use crate::common::{fixture, paramaudit, Output, Report};
+use crate::common::{fixture, output, paramaudit, Output, Report};
 
 const COMMIT: &str = "86b5e0934494bd15c9632b12f734a8a67f723594";
 const TINY_COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 fn hub_run(home: &Path, endpoint: &str, args: &[&str]) -> Output {
-    let out = paramaudit(home)
-        .env("HF_HOME", home)
-        .env("HF_ENDPOINT", endpoint)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .args(args)
-        .output()
-        .unwrap();
-    Output {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    output(
+        paramaudit(home)
+            .env("HF_HOME", home)
+            .env("HF_ENDPOINT", endpoint)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .args(args),
+    )
 }
 
 fn tiny_repo(id: &str, name: &str) -> Repo {

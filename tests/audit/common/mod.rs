@@ -35,13 +35,18 @@ pub struct Output {
     pub stderr: String,
 }
 
-pub fn run(cwd: &Path, args: &[&str]) -> Output {
-    let out = paramaudit(cwd).args(args).output().unwrap();
+/// Run a prepared command to completion.
+pub fn output(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
     Output {
         code: out.status.code().expect("exited by a signal"),
         stdout: String::from_utf8(out.stdout).unwrap(),
         stderr: String::from_utf8(out.stderr).unwrap(),
     }
+}
+
+pub fn run(cwd: &Path, args: &[&str]) -> Output {
+    output(paramaudit(cwd).args(args))
 }
 
 /// `inspect --format json`, expecting success, parsed into the contract types.
