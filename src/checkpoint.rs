@@ -88,6 +88,9 @@ pub struct Checkpoint {
     /// Things worth telling that do not stop the report (advisory index figures that
     /// disagree with the shards, for example).
     pub warnings: Vec<String>,
+    /// True when only the headers were read (remote ranged reads or saved headers): the
+    /// data section was never seen.
+    pub header_only: bool,
 }
 
 impl Checkpoint {
@@ -103,6 +106,7 @@ impl Checkpoint {
                     tensors,
                     index: None,
                     warnings: Vec::new(),
+                    header_only: false,
                 })
             }
             Layout::Sharded(index) => open_sharded(index),
@@ -493,118 +497,157 @@ fn is_plain_file_name(name: &str) -> bool {
     ) && !name.contains(['/', '\\'])
 }
 
-fn open_sharded(index_path: &Path) -> Result<Checkpoint> {
-    let bad = |message: String| Error::Index {
-        path: index_path.to_path_buf(),
-        message,
-    };
-    let file = File::open(index_path).map_err(|e| Error::io(index_path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(index_path, e))?.len();
-    if len > MAX_INDEX_BYTES {
-        return Err(bad(format!(
-            "index is {len} bytes, over the {MAX_INDEX_BYTES}-byte limit"
-        )));
-    }
-    let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(index_path, e))?;
-    let raw: RawIndex =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not a valid shard index: {e}")))?;
-    if let Some(key) = raw.weight_map.duplicate {
-        return Err(bad(format!("tensor `{key}` appears twice in weight_map")));
-    }
-    if raw.weight_map.entries.is_empty() {
-        return Err(bad("weight_map is empty".to_string()));
-    }
-    let dir = index_path.parent().unwrap_or(Path::new("."));
-    // Shards in sorted name order (model-00001-of-N first), each opened once.
-    let mut shard_names: Vec<&str> = raw
-        .weight_map
-        .entries
-        .iter()
-        .map(|(_, s)| s.as_str())
-        .collect();
-    shard_names.sort_unstable();
-    shard_names.dedup();
-    let mut files = Vec::with_capacity(shard_names.len());
-    let mut tensors = Vec::new();
-    let mut holder: HashMap<String, usize> = HashMap::new();
-    for (i, shard) in shard_names.iter().enumerate() {
-        if !is_plain_file_name(shard) {
+/// A parsed, checked shard index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardIndex {
+    /// Path (or URL) of the index, for messages.
+    pub path: PathBuf,
+    /// `weight_map` in file order.
+    pub entries: Vec<(String, String)>,
+    /// Shard file names, sorted, each once; every one a plain file name.
+    pub shards: Vec<String>,
+    /// What the index's metadata declares.
+    pub info: IndexInfo,
+}
+
+impl ShardIndex {
+    /// Parse and check index text: valid JSON, no duplicate tensor, at least one tensor,
+    /// every shard a plain file name in the checkpoint directory.
+    pub fn parse(path: &Path, text: &str) -> Result<ShardIndex> {
+        let bad = |message: String| Error::Index {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: RawIndex = serde_json::from_str(text)
+            .map_err(|e| bad(format!("not a valid shard index: {e}")))?;
+        if let Some(key) = raw.weight_map.duplicate {
+            return Err(bad(format!("tensor `{key}` appears twice in weight_map")));
+        }
+        if raw.weight_map.entries.is_empty() {
+            return Err(bad("weight_map is empty".to_string()));
+        }
+        let mut shards: Vec<String> = raw.weight_map.entries.iter().map(|(_, s)| s.clone()).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        if let Some(shard) = shards.iter().find(|s| !is_plain_file_name(s)) {
             return Err(bad(format!(
                 "shard `{shard}` is not a plain file name in the checkpoint directory"
             )));
         }
-        let path = dir.join(shard);
-        if !path.is_file() {
-            return Err(bad(format!(
-                "shard `{shard}` named in the index is missing ({})",
-                path.display()
-            )));
-        }
-        let (info, shard_tensors) = open_file(&path, i)?;
-        for t in &shard_tensors {
-            if let Some(&other) = holder.get(&t.name) {
-                return Err(bad(format!(
-                    "tensor `{}` is stored in both `{}` and `{shard}`",
-                    t.name, shard_names[other]
-                )));
-            }
-            holder.insert(t.name.clone(), i);
-        }
-        files.push(info);
-        tensors.extend(shard_tensors);
+        let number = |key: &str| raw.metadata.get(key).and_then(serde_json::Value::as_u64);
+        Ok(ShardIndex {
+            path: path.to_path_buf(),
+            info: IndexInfo {
+                path: path.to_path_buf(),
+                total_size: number("total_size"),
+                total_parameters: number("total_parameters"),
+            },
+            entries: raw.weight_map.entries,
+            shards,
+        })
     }
-    let listed: HashMap<&str, &str> = raw
-        .weight_map
-        .entries
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    for (name, shard) in &raw.weight_map.entries {
-        match holder.get(name) {
-            Some(&i) if shard_names[i] == shard => {}
-            Some(&i) => {
-                return Err(bad(format!(
-                    "tensor `{name}` is mapped to `{shard}` but stored in `{}`",
-                    shard_names[i]
-                )))
+
+    /// Read and parse a local index file (size-capped).
+    pub fn read(path: &Path) -> Result<ShardIndex> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len > MAX_INDEX_BYTES {
+            return Err(Error::Index {
+                path: path.to_path_buf(),
+                message: format!("index is {len} bytes, over the {MAX_INDEX_BYTES}-byte limit"),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(path, &text)
+    }
+
+    /// Open every shard with `open(name, file_index)` and merge them, checking that every
+    /// tensor of the index is found exactly once, in the shard the index names.
+    pub fn merge(
+        self,
+        mut open: impl FnMut(&str, usize) -> Result<(FileInfo, Vec<Tensor>)>,
+    ) -> Result<Checkpoint> {
+        let bad = |message: String| Error::Index {
+            path: self.path.clone(),
+            message,
+        };
+        let mut files = Vec::with_capacity(self.shards.len());
+        let mut tensors = Vec::new();
+        let mut holder: HashMap<String, usize> = HashMap::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let (info, shard_tensors) = open(shard, i)?;
+            for t in &shard_tensors {
+                if let Some(&other) = holder.get(&t.name) {
+                    return Err(bad(format!(
+                        "tensor `{}` is stored in both `{}` and `{shard}`",
+                        t.name, self.shards[other]
+                    )));
+                }
+                holder.insert(t.name.clone(), i);
             }
-            None => {
-                return Err(bad(format!(
-                    "tensor `{name}` is mapped to `{shard}` but that shard does not hold it"
-                )))
+            files.push(info);
+            tensors.extend(shard_tensors);
+        }
+        let listed: HashSet<&str> = self.entries.iter().map(|(k, _)| k.as_str()).collect();
+        for (name, shard) in &self.entries {
+            match holder.get(name) {
+                Some(&i) if &self.shards[i] == shard => {}
+                Some(&i) => {
+                    return Err(bad(format!(
+                        "tensor `{name}` is mapped to `{shard}` but stored in `{}`",
+                        self.shards[i]
+                    )))
+                }
+                None => {
+                    return Err(bad(format!(
+                        "tensor `{name}` is mapped to `{shard}` but that shard does not hold it"
+                    )))
+                }
             }
         }
-    }
-    for t in &tensors {
-        if !listed.contains_key(t.name.as_str()) {
+        if let Some(t) = tensors.iter().find(|t| !listed.contains(t.name.as_str())) {
             return Err(bad(format!(
                 "shard `{}` holds tensor `{}` that the index does not list",
-                shard_names[t.file], t.name
+                self.shards[t.file], t.name
             )));
         }
-    }
-    let number = |key: &str| raw.metadata.get(key).and_then(serde_json::Value::as_u64);
-    let index = IndexInfo {
-        path: index_path.to_path_buf(),
-        total_size: number("total_size"),
-        total_parameters: number("total_parameters"),
-    };
-    let mut warnings = Vec::new();
-    let data: u64 = files.iter().map(|f| f.data_bytes).sum();
-    if let Some(declared) = index.total_size {
-        if declared != data {
-            warnings.push(format!(
-                "{}: metadata.total_size says {declared} bytes but the shards hold {data} bytes of tensor data",
-                index_path.display()
-            ));
+        let mut warnings = Vec::new();
+        let data: u64 = files.iter().map(|f| f.data_bytes).sum();
+        if let Some(declared) = self.info.total_size {
+            if declared != data {
+                warnings.push(format!(
+                    "{}: metadata.total_size says {declared} bytes but the shards hold {data} bytes of tensor data",
+                    self.path.display()
+                ));
+            }
         }
+        tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Checkpoint {
+            files,
+            tensors,
+            index: Some(self.info),
+            warnings,
+            header_only: false,
+        })
     }
-    tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Checkpoint {
-        files,
-        tensors,
-        index: Some(index),
-        warnings,
+}
+
+fn open_sharded(index_path: &Path) -> Result<Checkpoint> {
+    let index = ShardIndex::read(index_path)?;
+    let dir = index_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let index_path = index_path.to_path_buf();
+    index.merge(|shard, i| {
+        let path = dir.join(shard);
+        if !path.is_file() {
+            return Err(Error::Index {
+                path: index_path.clone(),
+                message: format!(
+                    "shard `{shard}` named in the index is missing ({})",
+                    path.display()
+                ),
+            });
+        }
+        open_file(&path, i)
     })
 }
 

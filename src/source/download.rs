@@ -306,27 +306,8 @@ pub fn download_model(env: &HubEnv, repo: &RepoId, revision: &str, progress: boo
     };
     let path = fetch(env, repo, &meta, weights, progress)?;
     if weights == INDEX_FILE {
-        #[derive(serde::Deserialize)]
-        struct Index {
-            weight_map: std::collections::BTreeMap<String, String>,
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let index: Index = serde_json::from_str(&text).map_err(|e| Error::Index {
-            path: path.clone(),
-            message: format!("not a valid shard index: {e}"),
-        })?;
-        let mut shards: Vec<String> = index.weight_map.into_values().collect();
-        shards.sort();
-        shards.dedup();
-        for shard in shards {
-            if shard.contains(['/', '\\']) || shard == ".." || shard.is_empty() {
-                return Err(Error::Index {
-                    path: path.clone(),
-                    message: format!(
-                        "shard `{shard}` is not a plain file name in the checkpoint directory"
-                    ),
-                });
-            }
+        let index = crate::checkpoint::ShardIndex::read(&path)?;
+        for shard in index.shards {
             let m = head(env, repo, &meta.commit, &shard)?.ok_or_else(|| {
                 hub_error(
                     &meta.url,

@@ -258,23 +258,9 @@ pub fn resolve(
 
 /// Shard names an index lists that are not present beside it.
 fn missing_shards(index: &Path) -> Result<Vec<String>> {
-    #[derive(serde::Deserialize)]
-    struct Index {
-        weight_map: std::collections::BTreeMap<String, String>,
-    }
-    let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
-    let parsed: Index = serde_json::from_str(&text).map_err(|e| Error::Index {
-        path: index.to_path_buf(),
-        message: format!("not a valid shard index: {e}"),
-    })?;
+    let parsed = crate::checkpoint::ShardIndex::read(index)?;
     let dir = index.parent().unwrap_or(Path::new("."));
-    let mut names: Vec<String> = parsed.weight_map.into_values().collect();
-    names.sort();
-    names.dedup();
-    Ok(names
-        .into_iter()
-        .filter(|n| !dir.join(n).is_file())
-        .collect())
+    Ok(parsed.shards.into_iter().filter(|n| !dir.join(n).is_file()).collect())
 }
 
 #[cfg(test)]
