@@ -32,20 +32,23 @@ fn resolve(args: &InspectArgs, diag: &mut dyn Write) -> Result<Resolved> {
                 args.model, args.model
             );
         }
+        if args.header_only {
+            return Err(Error::Usage(format!(
+                "--header-only reads a Hub model's headers remotely; the local path `{}` is already read header-only",
+                args.model
+            )));
+        }
         return local::resolve(path, args.config.as_deref());
     }
     match repo {
         Some(repo) => {
             // hf-hub draws its progress bar on stderr, only when stderr is a terminal.
-            let progress = !args.quiet && std::io::stderr().is_terminal();
+            let fetch = hub::Fetch {
+                header_only: args.header_only,
+                progress: !args.quiet && std::io::stderr().is_terminal(),
+            };
             let env = HubEnv::from_env(args.offline);
-            hub::resolve(
-                &env,
-                &repo,
-                &args.revision,
-                args.config.as_deref(),
-                progress,
-            )
+            hub::resolve(&env, &repo, &args.revision, args.config.as_deref(), fetch)
         }
         None => Err(Error::NotFound {
             path: path.to_path_buf(),

@@ -20,7 +20,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::Deserialize;
 
 use crate::error::{Error, HeaderProblem, Result};
-use crate::source::Layout;
+use crate::source::{Layout, RemoteFile, RemoteHeaders};
 
 /// Largest header accepted, the same limit the safetensors crate applies.
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
@@ -110,6 +110,7 @@ impl Checkpoint {
                 })
             }
             Layout::Sharded(index) => open_sharded(index),
+            Layout::Remote(remote) => open_remote(remote),
         }
     }
 
@@ -518,15 +519,20 @@ impl ShardIndex {
             path: path.to_path_buf(),
             message,
         };
-        let raw: RawIndex = serde_json::from_str(text)
-            .map_err(|e| bad(format!("not a valid shard index: {e}")))?;
+        let raw: RawIndex =
+            serde_json::from_str(text).map_err(|e| bad(format!("not a valid shard index: {e}")))?;
         if let Some(key) = raw.weight_map.duplicate {
             return Err(bad(format!("tensor `{key}` appears twice in weight_map")));
         }
         if raw.weight_map.entries.is_empty() {
             return Err(bad("weight_map is empty".to_string()));
         }
-        let mut shards: Vec<String> = raw.weight_map.entries.iter().map(|(_, s)| s.clone()).collect();
+        let mut shards: Vec<String> = raw
+            .weight_map
+            .entries
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect();
         shards.sort_unstable();
         shards.dedup();
         if let Some(shard) = shards.iter().find(|s| !is_plain_file_name(s)) {
@@ -630,6 +636,53 @@ impl ShardIndex {
             header_only: false,
         })
     }
+}
+
+/// Validate a header read remotely. `file.size` is the whole file's declared size, so
+/// the coverage check (header + data = file) still holds without the data.
+fn open_prefix(file: &RemoteFile, i: usize) -> Result<(FileInfo, Vec<Tensor>)> {
+    let path = PathBuf::from(&file.url);
+    let (info, tensors) = parse(&file.prefix, file.size, i).map_err(|p| Error::header(&path, p))?;
+    let header = file
+        .prefix
+        .get(8..8 + info.header_bytes as usize)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .unwrap_or_default();
+    crate_accepts_header(header).map_err(|p| Error::header(&path, p))?;
+    Ok((FileInfo { path, ..info }, tensors))
+}
+
+fn open_remote(remote: &RemoteHeaders) -> Result<Checkpoint> {
+    let mut checkpoint = match &remote.index {
+        None => {
+            let file = remote.files.first().ok_or_else(|| Error::Index {
+                path: PathBuf::from("(remote)"),
+                message: "no file to read".to_string(),
+            })?;
+            let (info, mut tensors) = open_prefix(file, 0)?;
+            tensors.sort_by(|a, b| a.name.cmp(&b.name));
+            Checkpoint {
+                files: vec![info],
+                tensors,
+                index: None,
+                warnings: Vec::new(),
+                header_only: true,
+            }
+        }
+        Some((path, text)) => ShardIndex::parse(path, text)?.merge(|shard, i| {
+            let file = remote
+                .files
+                .iter()
+                .find(|f| f.name == shard)
+                .ok_or_else(|| Error::Index {
+                    path: path.clone(),
+                    message: format!("shard `{shard}` named in the index was not read"),
+                })?;
+            open_prefix(file, i)
+        })?,
+    };
+    checkpoint.header_only = true;
+    Ok(checkpoint)
 }
 
 fn open_sharded(index_path: &Path) -> Result<Checkpoint> {

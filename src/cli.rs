@@ -65,6 +65,14 @@ pub struct InspectArgs {
     #[arg(long)]
     pub offline: bool,
 
+    /// For a Hub model not in the cache: read only each file's header with HTTP range
+    /// requests (a few tens of kilobytes), never the weights. The report is the same,
+    /// marked header-only.
+    ///
+    /// Example: --header-only
+    #[arg(long)]
+    pub header_only: bool,
+
     /// Print no diagnostics on stderr (errors are still printed).
     ///
     /// Example: --quiet

@@ -90,6 +90,9 @@ pub enum Error {
         /// What the repository has instead.
         message: String,
     },
+    /// Flags that do not fit together or do not apply.
+    #[error("{0}")]
+    Usage(String),
     /// Talking to the Hub failed.
     #[error("{url}: {message}")]
     Hub {

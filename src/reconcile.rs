@@ -382,6 +382,12 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
         mut notes,
     } = input;
     notes.extend(checkpoint.warnings.iter().cloned());
+    if checkpoint.header_only {
+        notes.push(
+            "header only: the weights were not read; sizes are checked against the declared file sizes, contents and hashes are not"
+                .to_string(),
+        );
+    }
 
     let mut buckets = Buckets::default();
     for t in tensors {
@@ -560,7 +566,7 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
                 .as_ref()
                 .map(|i| i.path.display().to_string()),
             config: config.map(|c| c.path.display().to_string()),
-            header_only: false,
+            header_only: checkpoint.header_only,
         },
         totals,
         buckets,

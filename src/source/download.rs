@@ -16,6 +16,7 @@ use sha2::Digest;
 
 use super::hub::{HubEnv, RepoId};
 use super::local::{CONFIG_FILE, INDEX_FILE, SINGLE_FILE};
+use super::{RemoteFile, Resolved};
 use crate::error::{Error, Result};
 
 /// Attempts for a transient answer (429, 5xx, connection reset) before giving up.
@@ -329,4 +330,164 @@ pub fn download_model(env: &HubEnv, repo: &RepoId, revision: &str, progress: boo
         std::fs::write(&ref_file, &meta.commit).map_err(|e| Error::io(&ref_file, e))?;
     }
     Ok(())
+}
+
+/// First ranged read of a remote header: most headers fit in it.
+pub const FIRST_READ: u64 = 64 * 1024;
+/// Largest header read remotely (the limit `huggingface_hub` applies).
+pub const MAX_REMOTE_HEADER: u64 = 25_000_000;
+
+/// GET `bytes=start-end` (inclusive) and return exactly those bytes. Refuses an answer
+/// that ignores the range, without reading its body.
+fn get_range(env: &HubEnv, url: &str, start: u64, end: u64, total: u64) -> Result<Vec<u8>> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(MAX_REDIRECTS)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut attempt = 0;
+    loop {
+        let mut req = agent
+            .get(url)
+            .header("Range", format!("bytes={start}-{end}"))
+            .header("Accept-Encoding", "identity");
+        if let Some(t) = &env.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let resp = req
+            .call()
+            .map_err(|e| hub_error(url, format!("cannot reach the Hub: {e}")))?;
+        let status = resp.status().as_u16();
+        match status {
+            206 => {}
+            200 => {
+                return Err(hub_error(
+                    url,
+                    format!("the server ignored the Range request (200 with the whole {total}-byte file); refusing it for a header-only read"),
+                ))
+            }
+            416 => return Err(hub_error(url, format!("range {start}-{end} not satisfiable (416): the file is shorter than its header says"))),
+            429 | 500..=599 if attempt + 1 < MAX_ATTEMPTS => {
+                attempt += 1;
+                let wait = header(&resp, "retry-after")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+                    .unwrap_or_else(|| backoff(attempt));
+                std::thread::sleep(wait);
+                continue;
+            }
+            other => return Err(hub_error(url, format!("ranged read answered HTTP {other}"))),
+        }
+        let range = header(&resp, "content-range").unwrap_or_default();
+        let want_end = end.min(total.saturating_sub(1));
+        let expected = format!("bytes {start}-{want_end}/{total}");
+        if range != expected {
+            return Err(hub_error(
+                url,
+                format!("Content-Range `{range}` where `{expected}` was asked"),
+            ));
+        }
+        let len = want_end - start + 1;
+        let mut body = Vec::with_capacity(len as usize);
+        resp.into_body()
+            .into_reader()
+            .take(len + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| hub_error(url, format!("reading the header: {e}")))?;
+        if body.len() as u64 != len {
+            return Err(hub_error(
+                url,
+                format!("got {} bytes of the {len} asked", body.len()),
+            ));
+        }
+        return Ok(body);
+    }
+}
+
+/// Read one remote file's 8-byte length and JSON header, never its weights: one request
+/// when the header fits in the first 64 KiB, a second for the rest otherwise.
+pub fn read_header(env: &HubEnv, meta: &FileMeta, name: &str) -> Result<RemoteFile> {
+    let url = &meta.url;
+    let total = meta
+        .size
+        .ok_or_else(|| hub_error(url, "no X-Linked-Size: cannot read the header alone"))?;
+    if total < 8 {
+        return Err(hub_error(
+            url,
+            format!("the file is {total} bytes, too short for a safetensors header"),
+        ));
+    }
+    let mut prefix = get_range(env, url, 0, FIRST_READ - 1, total)?;
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&prefix[..8]);
+    let header_len = u64::from_le_bytes(n);
+    if header_len > MAX_REMOTE_HEADER {
+        return Err(hub_error(url, format!("header length {header_len} exceeds the {MAX_REMOTE_HEADER}-byte limit for remote reads")));
+    }
+    let needed = 8 + header_len;
+    if needed > total {
+        return Err(hub_error(
+            url,
+            format!("header length {header_len} runs past the end of the file ({total} bytes)"),
+        ));
+    }
+    if needed > prefix.len() as u64 {
+        let rest = get_range(env, url, prefix.len() as u64, needed - 1, total)?;
+        prefix.extend(rest);
+    }
+    prefix.truncate(needed as usize);
+    Ok(RemoteFile {
+        name: name.to_string(),
+        url: url.clone(),
+        size: total,
+        prefix,
+    })
+}
+
+/// Read a model's headers remotely (and download its small files: config, index).
+pub fn fetch_headers(
+    env: &HubEnv,
+    repo: &RepoId,
+    revision: &str,
+    progress: bool,
+) -> Result<Resolved> {
+    let (files, index, commit) = match head(env, repo, revision, SINGLE_FILE)? {
+        Some(meta) => (
+            vec![read_header(env, &meta, SINGLE_FILE)?],
+            None,
+            meta.commit,
+        ),
+        None => {
+            let meta =
+                head(env, repo, revision, INDEX_FILE)?.ok_or_else(|| Error::NoSafetensors {
+                    repo: repo.as_str().to_string(),
+                    revision: revision.to_string(),
+                    message: format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}"),
+                })?;
+            let path = fetch(env, repo, &meta, INDEX_FILE, progress)?;
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            let parsed = crate::checkpoint::ShardIndex::parse(&path, &text)?;
+            let mut files = Vec::with_capacity(parsed.shards.len());
+            for shard in &parsed.shards {
+                let m = head(env, repo, &meta.commit, shard)?.ok_or_else(|| {
+                    hub_error(
+                        &meta.url,
+                        format!("shard `{shard}` named in the index is not in the repository"),
+                    )
+                })?;
+                files.push(read_header(env, &m, shard)?);
+            }
+            (files, Some((path, text)), meta.commit)
+        }
+    };
+    let config = match head(env, repo, &commit, CONFIG_FILE)? {
+        Some(m) => Some(fetch(env, repo, &m, CONFIG_FILE, progress)?),
+        None => None,
+    };
+    Ok(Resolved {
+        spec: repo.as_str().to_string(),
+        layout: super::Layout::Remote(super::RemoteHeaders { files, index }),
+        config,
+    })
 }

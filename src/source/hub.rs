@@ -201,6 +201,15 @@ pub fn find_cached(
     }))
 }
 
+/// How to fetch what the cache lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fetch {
+    /// Read only the headers with ranged requests; never download the weights.
+    pub header_only: bool,
+    /// Show hf-hub's progress bar on stderr.
+    pub progress: bool,
+}
+
 /// Resolve `repo` at `revision`: from the cache when it holds the files (no network at
 /// all), else by downloading them (not in offline mode).
 pub fn resolve(
@@ -208,7 +217,7 @@ pub fn resolve(
     repo: &RepoId,
     revision: &str,
     config: Option<&Path>,
-    progress: bool,
+    options: Fetch,
 ) -> Result<Resolved> {
     let miss = match find_cached(&env.cache_dir, repo, revision)? {
         Ok(mut cached) => {
@@ -241,7 +250,14 @@ pub fn resolve(
         });
     }
     let _ = reason;
-    super::download::download_model(env, repo, revision, progress)?;
+    if options.header_only {
+        let mut resolved = super::download::fetch_headers(env, repo, revision, options.progress)?;
+        if let Some(c) = config {
+            resolved.config = Some(c.to_path_buf());
+        }
+        return Ok(resolved);
+    }
+    super::download::download_model(env, repo, revision, options.progress)?;
     match find_cached(&env.cache_dir, repo, revision)? {
         Ok(mut cached) => {
             if let Some(c) = config {
@@ -260,7 +276,11 @@ pub fn resolve(
 fn missing_shards(index: &Path) -> Result<Vec<String>> {
     let parsed = crate::checkpoint::ShardIndex::read(index)?;
     let dir = index.parent().unwrap_or(Path::new("."));
-    Ok(parsed.shards.into_iter().filter(|n| !dir.join(n).is_file()).collect())
+    Ok(parsed
+        .shards
+        .into_iter()
+        .filter(|n| !dir.join(n).is_file())
+        .collect())
 }
 
 #[cfg(test)]

@@ -7,13 +7,37 @@ pub mod local;
 
 use std::path::PathBuf;
 
-/// How the weights of a checkpoint are laid out on disk.
+/// How the weights of a checkpoint are laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
     /// One `.safetensors` file.
     Single(PathBuf),
     /// `model.safetensors.index.json` naming the shards beside it.
     Sharded(PathBuf),
+    /// Headers read remotely with ranged requests; the weights were never downloaded.
+    Remote(RemoteHeaders),
+}
+
+/// One remote safetensors file, header only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    /// File name in the repository.
+    pub name: String,
+    /// The URL it was read from.
+    pub url: String,
+    /// The whole file's size as the Hub declares it (X-Linked-Size).
+    pub size: u64,
+    /// The first bytes: the 8-byte length and the complete JSON header.
+    pub prefix: Vec<u8>,
+}
+
+/// The headers of a remote checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteHeaders {
+    /// The safetensors files (one, or every shard).
+    pub files: Vec<RemoteFile>,
+    /// The shard index, for sharded checkpoints: where it is and its text.
+    pub index: Option<(PathBuf, String)>,
 }
 
 /// A checkpoint located on disk, ready to open.

@@ -234,3 +234,197 @@ fn hub_errors_are_one_clear_line() {
         out.stderr
     );
 }
+
+fn bert_base_source(dir: &Path) -> Repo {
+    std::fs::create_dir_all(dir).unwrap();
+    layout::write_sparse(
+        &dir.join("model.safetensors"),
+        &layout::bert_pretraining(BERT_BASE),
+    );
+    std::fs::write(dir.join("config.json"), BERT_BASE_CONFIG).unwrap();
+    Repo::new("google-bert/bert-base-uncased", COMMIT)
+        .file("model.safetensors", dir.join("model.safetensors"))
+        .file("config.json", dir.join("config.json"))
+}
+
+#[test]
+fn header_only_reads_kilobytes_of_a_440_mb_model_and_reports_the_same_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let src = tmp.path().join("src");
+    let server = hub_server::start(
+        vec![bert_base_source(&src)],
+        &[("bert-base-uncased", "google-bert/bert-base-uncased")],
+        Fault::None,
+    );
+    let out = hub_run(
+        &home,
+        &server.endpoint(),
+        &[
+            "inspect",
+            "bert-base-uncased",
+            "--header-only",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let sent = server.body_bytes();
+    assert!(sent < 100_000, "header-only transferred {sent} bytes");
+    let gets: Vec<String> = server
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("GET cdn"))
+        .collect();
+    assert_eq!(gets.len(), 1, "one ranged read: {gets:?}");
+    assert!(gets[0].ends_with("range=bytes=0-65535"), "{gets:?}");
+
+    let remote: Report = serde_json::from_str(&out.stdout).unwrap();
+    assert!(remote.source.header_only);
+    assert_eq!(remote.totals.parameters, 110_106_428);
+    assert_eq!(remote.totals.file_bytes, 440_449_768);
+    assert_eq!(remote.formula.as_ref().unwrap().weights_only, 108_808_704);
+    assert!(remote.notes.iter().any(|n| n.starts_with("header only")));
+    // Same figures as reading the very same file locally.
+    let local: Report = serde_json::from_str(
+        &crate::common::run(
+            tmp.path(),
+            &["inspect", src.to_str().unwrap(), "--format", "json"],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(remote.totals, local.totals);
+    assert_eq!(remote.differences, local.differences);
+    assert_eq!(remote.buckets.embedding, local.buckets.embedding);
+    assert_eq!(remote.buckets.head, local.buckets.head);
+    assert_eq!(remote.tensors.len(), local.tensors.len());
+    // The weights never reached the cache.
+    let blobs = blobs(&home);
+    assert_eq!(blobs.len(), 1, "only config.json: {blobs:?}");
+}
+
+#[test]
+fn header_only_reads_a_long_header_in_two_requests_and_shards_one_by_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // 3,000 one-element tensors: a header of about 200 KB, beyond the first 64 KiB read.
+    let many: Vec<layout::Spec> = (0..3000)
+        .map(|i| (format!("extra.t{i:04}"), "F32", vec![1]))
+        .collect();
+    layout::write_sparse(&src.join("model.safetensors"), &many);
+    let header_len = layout::header(&many).0.len() as u64;
+    assert!(header_len > 65_536);
+    let repo =
+        Repo::new("org/long", TINY_COMMIT).file("model.safetensors", src.join("model.safetensors"));
+    let server = hub_server::start(
+        vec![
+            repo,
+            tiny_repo("org/sharded", "bert-for-pretraining-sharded"),
+        ],
+        &[],
+        Fault::None,
+    );
+    let out = hub_run(
+        tmp.path(),
+        &server.endpoint(),
+        &["inspect", "org/long", "--header-only", "--format", "json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Report = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r.totals.tensors, 3000);
+    assert_eq!(r.buckets.other.parameters, 3000);
+    let gets: Vec<String> = server
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("GET cdn"))
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert!(
+        gets[1].ends_with(&format!("range=bytes=65536-{}", header_len - 1)),
+        "{gets:?}"
+    );
+
+    let out = hub_run(
+        tmp.path(),
+        &server.endpoint(),
+        &[
+            "inspect",
+            "org/sharded",
+            "--header-only",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Report = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r.totals.parameters, 13_763, "transformers' count");
+    assert_eq!((r.source.files.len(), r.source.header_only), (3, true));
+    assert_eq!(r.differences.unwrap().unexplained, 0);
+}
+
+#[test]
+fn a_server_that_ignores_range_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let server = hub_server::start(
+        vec![bert_base_source(&tmp.path().join("src"))],
+        &[],
+        Fault::IgnoreRange,
+    );
+    let out = hub_run(
+        &home,
+        &server.endpoint(),
+        &["inspect", "google-bert/bert-base-uncased", "--header-only"],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains(
+            "the server ignored the Range request (200 with the whole 440449768-byte file)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        blobs(&home)
+            .iter()
+            .all(|b| !b.to_string_lossy().contains("68d45e")),
+        "no weights cached"
+    );
+    // hf-hub 0.5 needs Content-Range on its first ranged probe (its issue #141): the full
+    // download fails too, cleanly.
+    let tiny = hub_server::start(
+        vec![tiny_repo("org/tiny", "bert-model")],
+        &[],
+        Fault::IgnoreRange,
+    );
+    let out = hub_run(&home, &tiny.endpoint(), &["inspect", "org/tiny"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        blobs(&home)
+            .iter()
+            .all(|b| !b.to_string_lossy().ends_with(".part")),
+        "{:?}",
+        blobs(&home)
+    );
+}
+
+#[test]
+fn header_only_on_a_local_path_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture("tiny/bert-model");
+    let out = crate::common::run(
+        tmp.path(),
+        &["inspect", dir.to_str().unwrap(), "--header-only"],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("is already read header-only"),
+        "{}",
+        out.stderr
+    );
+}

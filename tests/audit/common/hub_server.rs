@@ -319,12 +319,17 @@ fn send_file(
 
 fn handle(mut conn: TcpStream, state: &State, is_cdn: bool) -> std::io::Result<()> {
     let req = read_request(&conn)?;
-    state.log.lock().unwrap().push(format!(
-        "{} {}{}",
-        req.method,
-        if is_cdn { "cdn " } else { "" },
-        req.path
-    ));
+    let range = req
+        .headers
+        .get("range")
+        .map(|r| format!(" range={r}"))
+        .unwrap_or_default();
+    let side = if is_cdn { "cdn " } else { "" };
+    state
+        .log
+        .lock()
+        .unwrap()
+        .push(format!("{} {side}{}{range}", req.method, req.path));
     if is_cdn {
         let sha = req.path.trim_start_matches("/blob/");
         let file = state
