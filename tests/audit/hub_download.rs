@@ -428,3 +428,30 @@ fn header_only_on_a_local_path_is_a_usage_error() {
         out.stderr
     );
 }
+
+#[test]
+fn hf_token_is_sent_for_private_repos() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = hub_server::start(
+        vec![tiny_repo("org/private", "bert-model")],
+        &[],
+        Fault::RequireToken("s3cret"),
+    );
+    let anonymous = hub_run(tmp.path(), &server.endpoint(), &["inspect", "org/private"]);
+    assert_eq!(anonymous.code, 2);
+    assert!(
+        anonymous.stderr.contains("401 Unauthorized") && anonymous.stderr.contains("set HF_TOKEN"),
+        "{}",
+        anonymous.stderr
+    );
+    let out = output(
+        paramaudit(tmp.path())
+            .env("HF_HOME", tmp.path())
+            .env("HF_ENDPOINT", server.endpoint())
+            .env("HF_TOKEN", "s3cret")
+            .args(["inspect", "org/private", "--format", "json"]),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Report = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r.totals.parameters, 12_968);
+}

@@ -97,6 +97,8 @@ pub enum Fault {
     Unauthorized,
     /// Every Hub request answers 403 GatedRepo.
     Gated,
+    /// Hub requests without `Authorization: Bearer <token>` answer 401 (a private repo).
+    RequireToken(&'static str),
 }
 
 struct State {
@@ -367,6 +369,11 @@ fn handle(mut conn: TcpStream, state: &State, is_cdn: bool) -> std::io::Result<(
         }
         Fault::Unauthorized => return error(&mut conn, "401 Unauthorized", None),
         Fault::Gated => return error(&mut conn, "403 Forbidden", Some("GatedRepo")),
+        Fault::RequireToken(t)
+            if req.headers.get("authorization") != Some(&format!("Bearer {t}")) =>
+        {
+            return error(&mut conn, "401 Unauthorized", None)
+        }
         _ => {}
     }
     let Some((repo_id, rest)) = req.path.trim_start_matches('/').split_once("/resolve/") else {
