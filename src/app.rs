@@ -1,54 +1,66 @@
-//! The commands: parse nothing, print nothing of their own, return the exit code.
+//! The commands: resolve the source, run the pipeline, render, return the exit code.
+//! Diagnostics go to `diag` (stderr); only reports go to `out` (stdout).
 
-use std::io::Write;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
 
-use crate::cli::{Cli, Command, FormulaArgs, InspectArgs};
+use crate::cli::{CheckArgs, Cli, Command, DiffArgs, FetchArgs, FormulaArgs, InspectArgs};
+use crate::compare::{self, Expected};
 use crate::error::{Error, Result};
 use crate::formula::{bert, ModelConfig, FAMILIES};
 use crate::render::{renderer, Options};
 use crate::source::hub::{self, HubEnv, RepoId};
 use crate::source::{local, Resolved};
-use std::io::IsTerminal;
-use std::path::Path;
+
+/// Exit code: the command did what was asked and found nothing wrong.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: `check` found drift.
+pub const EXIT_DRIFT: u8 = 1;
 
 /// Run a parsed command line, writing the report to `out` and diagnostics to `diag`.
 pub fn run(cli: Cli, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
     match cli.command {
         Command::Inspect(args) => inspect(args, out, diag),
+        Command::Check(args) => check(args, out, diag),
+        Command::Diff(args) => diff(args, out, diag),
         Command::Formula(args) => formula(args, out),
     }
 }
 
 /// A path that exists is a path; otherwise a valid model id goes to the Hub (or its cache).
-fn resolve(args: &InspectArgs, diag: &mut dyn Write) -> Result<Resolved> {
-    let path = Path::new(&args.model);
-    let repo = RepoId::parse(&args.model);
+fn resolve(
+    model: &str,
+    fetch: &FetchArgs,
+    config: Option<&Path>,
+    diag: &mut dyn Write,
+) -> Result<Resolved> {
+    let path = Path::new(model);
+    let repo = RepoId::parse(model);
     if path.exists() {
-        if repo.is_some() && !args.quiet {
+        if fetch.header_only {
+            return Err(Error::Usage(format!(
+                "--header-only reads a Hub model's headers remotely; the local path `{model}` is already read header-only"
+            )));
+        }
+        if repo.is_some() && !fetch.quiet {
             // Diagnostics are best effort: a closed stderr must not stop the report.
             let _ = writeln!(
                 diag,
-                "paramaudit: `{}` exists here, reading the local path (use ./{} to silence this, or run elsewhere for the Hub model)",
-                args.model, args.model
+                "paramaudit: `{model}` exists here, reading the local path (use ./{model} to silence this, or run elsewhere for the Hub model)"
             );
         }
-        if args.header_only {
-            return Err(Error::Usage(format!(
-                "--header-only reads a Hub model's headers remotely; the local path `{}` is already read header-only",
-                args.model
-            )));
-        }
-        return local::resolve(path, args.config.as_deref());
+        return local::resolve(path, config);
     }
     match repo {
         Some(repo) => {
-            // hf-hub draws its progress bar on stderr, only when stderr is a terminal.
-            let fetch = hub::Fetch {
-                header_only: args.header_only,
-                progress: !args.quiet && std::io::stderr().is_terminal(),
+            let options = hub::Fetch {
+                header_only: fetch.header_only,
+                // hf-hub draws its progress bar on stderr, only when stderr is a terminal.
+                progress: !fetch.quiet && std::io::stderr().is_terminal(),
             };
-            let env = HubEnv::from_env(args.offline);
-            hub::resolve(&env, &repo, &args.revision, args.config.as_deref(), fetch)
+            let env = HubEnv::from_env(fetch.offline);
+            hub::resolve(&env, &repo, &fetch.revision, config, options)
         }
         None => Err(Error::NotFound {
             path: path.to_path_buf(),
@@ -57,8 +69,24 @@ fn resolve(args: &InspectArgs, diag: &mut dyn Write) -> Result<Resolved> {
 }
 
 fn inspect(args: InspectArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
-    let resolved = resolve(&args, diag)?;
+    let resolved = resolve(&args.model, &args.fetch, args.config.as_deref(), diag)?;
     let report = crate::inspect(&resolved)?;
+    if let Some(dir) = &args.save_header {
+        let written = crate::save::save_headers(&resolved, dir)?;
+        if !args.fetch.quiet {
+            let bytes: u64 = written
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum();
+            let _ = writeln!(
+                diag,
+                "paramaudit: saved {} files ({bytes} bytes) to {}",
+                written.len(),
+                dir.display()
+            );
+        }
+    }
     renderer(args.format.into())
         .report(
             &report,
@@ -68,7 +96,67 @@ fn inspect(args: InspectArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Resu
             out,
         )
         .map_err(Error::Output)?;
-    Ok(0)
+    Ok(EXIT_OK)
+}
+
+/// sha256 of every file of a report, by file name (reads the whole files).
+fn file_hashes(report: &crate::Report) -> Result<BTreeMap<String, String>> {
+    if report.source.header_only {
+        return Err(Error::Usage(
+            "the expectations pin sha256, which needs the whole files; this source is header-only"
+                .to_string(),
+        ));
+    }
+    report
+        .source
+        .files
+        .iter()
+        .map(|f| {
+            let path = Path::new(&f.path);
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            crate::hash::sha256_file(path)
+                .map(|h| (name, h))
+                .map_err(|e| Error::io(path, e))
+        })
+        .collect()
+}
+
+fn check(args: CheckArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
+    let expected = Expected::read(&args.expect)?;
+    let resolved = resolve(&args.model, &args.fetch, args.config.as_deref(), diag)?;
+    let report = crate::inspect(&resolved)?;
+    let hashes = match &expected {
+        Expected::Pins(p) if p.sha256.is_some() => file_hashes(&report)?,
+        _ => BTreeMap::new(),
+    };
+    let outcome = compare::check(
+        &args.model,
+        &args.expect.display().to_string(),
+        &expected,
+        &report,
+        &hashes,
+    );
+    renderer(args.format.into())
+        .check(&outcome, out)
+        .map_err(Error::Output)?;
+    Ok(if outcome.passed() {
+        EXIT_OK
+    } else {
+        EXIT_DRIFT
+    })
+}
+
+fn diff(args: DiffArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
+    let a = crate::inspect(&resolve(&args.a, &args.fetch, None, diag)?)?;
+    let b = crate::inspect(&resolve(&args.b, &args.fetch, None, diag)?)?;
+    let d = compare::diff(&args.a, &a, &args.b, &b);
+    renderer(args.format.into())
+        .diff(&d, out)
+        .map_err(Error::Output)?;
+    Ok(EXIT_OK)
 }
 
 fn formula(args: FormulaArgs, out: &mut dyn Write) -> Result<u8> {
@@ -89,5 +177,5 @@ fn formula(args: FormulaArgs, out: &mut dyn Write) -> Result<u8> {
     renderer(args.format.into())
         .derivation(&dims, &derivation, out)
         .map_err(Error::Output)?;
-    Ok(0)
+    Ok(EXIT_OK)
 }

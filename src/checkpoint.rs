@@ -61,8 +61,43 @@ pub struct FileInfo {
     pub data_bytes: u64,
     /// Number of tensors in this file.
     pub tensors: usize,
-    /// The header's `__metadata__` map.
+    /// The header's `__metadata__` map (paramaudit's saved-header keys removed).
     pub metadata: BTreeMap<String, String>,
+    /// True for a saved header (see [`SAVED_FILE_BYTES`]): the data section is absent and
+    /// `file_bytes` / `header_bytes` are the original file's.
+    pub header_only: bool,
+}
+
+/// `__metadata__` key of a header saved by `--save-header`: the original file's size.
+pub const SAVED_FILE_BYTES: &str = "paramaudit.header_only.file_bytes";
+/// `__metadata__` key of a header saved by `--save-header`: the original header's length.
+pub const SAVED_HEADER_BYTES: &str = "paramaudit.header_only.header_bytes";
+
+/// Remove and read the saved-header keys: `Some((file_bytes, header_bytes))` for a saved
+/// header.
+fn take_saved_marker(
+    metadata: &mut BTreeMap<String, String>,
+) -> std::result::Result<Option<(u64, u64)>, HeaderProblem> {
+    let file = metadata.remove(SAVED_FILE_BYTES);
+    let header = metadata.remove(SAVED_HEADER_BYTES);
+    match (file, header) {
+        (None, None) => Ok(None),
+        (Some(f), Some(h)) => match (f.parse::<u64>(), h.parse::<u64>()) {
+            (Ok(f), Ok(h)) if h <= MAX_HEADER_BYTES && h.checked_add(8).is_some_and(|n| n <= f) => {
+                Ok(Some((f, h)))
+            }
+            _ => Err(HeaderProblem::NotJson {
+                message: format!(
+                    "saved-header sizes `{f}` / `{h}` are not a valid file and header size"
+                ),
+            }),
+        },
+        _ => Err(HeaderProblem::NotJson {
+            message: format!(
+                "saved header needs both `{SAVED_FILE_BYTES}` and `{SAVED_HEADER_BYTES}`"
+            ),
+        }),
+    }
 }
 
 /// What the index of a sharded checkpoint declares.
@@ -102,11 +137,11 @@ impl Checkpoint {
                 let mut tensors = tensors;
                 tensors.sort_by(|a, b| a.name.cmp(&b.name));
                 Ok(Checkpoint {
+                    header_only: info.header_only,
                     files: vec![info],
                     tensors,
                     index: None,
                     warnings: Vec::new(),
-                    header_only: false,
                 })
             }
             Layout::Sharded(index) => open_sharded(index),
@@ -138,14 +173,19 @@ pub fn open_file(path: &Path, file: usize) -> Result<(FileInfo, Vec<Tensor>)> {
     let map = unsafe { Mmap::map(&handle) }.map_err(|e| Error::io(path, e))?;
     let (info, tensors) = parse(&map, file_len, file).map_err(|p| Error::header(path, p))?;
     // The reference parser must agree. It reads the same header bytes, never the data.
-    SafeTensors::read_metadata(&map).map_err(|e| {
-        Error::header(
-            path,
-            HeaderProblem::Rejected {
-                message: e.to_string(),
-            },
-        )
-    })?;
+    if info.header_only {
+        let header = std::str::from_utf8(map.get(8..).unwrap_or_default()).unwrap_or_default();
+        crate_accepts_header(header).map_err(|p| Error::header(path, p))?;
+    } else {
+        SafeTensors::read_metadata(&map).map_err(|e| {
+            Error::header(
+                path,
+                HeaderProblem::Rejected {
+                    message: e.to_string(),
+                },
+            )
+        })?;
+    }
     Ok((
         FileInfo {
             path: path.to_path_buf(),
@@ -166,9 +206,25 @@ pub fn parse(
     let text = std::str::from_utf8(header).map_err(|e| HeaderProblem::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
-    let raw = parse_header_json(text)?;
+    let mut raw = parse_header_json(text)?;
+    let saved = take_saved_marker(&mut raw.metadata)?;
     let (tensors, data_bytes) = validate(raw.entries, file)?;
-    let available = file_len - 8 - header_len;
+    // A saved header stands for the original file: its coverage is checked against the
+    // original sizes it records, and nothing may follow the header.
+    let (file_bytes, original_header) = match saved {
+        Some((f, h)) => {
+            if file_len != 8 + header_len {
+                return Err(HeaderProblem::TrailingBytes {
+                    expected: 0,
+                    actual: file_len - 8 - header_len,
+                    extra: file_len - 8 - header_len,
+                });
+            }
+            (f, h)
+        }
+        None => (file_len, header_len),
+    };
+    let available = file_bytes - 8 - original_header;
     if data_bytes > available {
         let tensor = tensors
             .iter()
@@ -190,11 +246,12 @@ pub fn parse(
     }
     let info = FileInfo {
         path: PathBuf::new(),
-        file_bytes: file_len,
-        header_bytes: header_len,
+        file_bytes,
+        header_bytes: original_header,
         data_bytes,
         tensors: tensors.len(),
         metadata: raw.metadata,
+        header_only: saved.is_some(),
     };
     Ok((info, tensors))
 }
@@ -629,11 +686,11 @@ impl ShardIndex {
         }
         tensors.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Checkpoint {
+            header_only: files.iter().any(|f| f.header_only),
             files,
             tensors,
             index: Some(self.info),
             warnings,
-            header_only: false,
         })
     }
 }

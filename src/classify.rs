@@ -12,12 +12,12 @@
 //! not depend on prefixes or spellings.
 
 use safetensors::Dtype;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Tensor;
 
 /// Where a tensor's parameters go in the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
     /// Word, position and token-type embedding matrices.
@@ -68,7 +68,7 @@ impl Bucket {
 }
 
 /// What a tensor is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A weight matrix, embedding table or LayerNorm gamma.
@@ -91,7 +91,7 @@ impl Role {
 }
 
 /// The heads a BERT-family checkpoint can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HeadKind {
     /// `cls.predictions.*`: the masked-LM head (transform, LayerNorm, output bias, decoder).
@@ -125,7 +125,7 @@ impl HeadKind {
 }
 
 /// Which part of the model a rule belongs to; the formula expects parts, not tensors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Component {
     /// Embedding tables and their LayerNorm.

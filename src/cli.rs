@@ -10,8 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// bucket, computes what the analytic formula predicts from config.json, and explains
 /// the difference parameter by parameter.
 ///
-/// Exit codes: 0 report produced; 2 input or usage error (bad file, bad config, bad
-/// flag, model not found or not cached); 1 the report could not be written.
+/// Exit codes: 0 report produced (check: expectations hold); 1 check found drift (or the
+/// report could not be written); 2 input or usage error (bad file, bad config, bad flag,
+/// model not found or not cached, malformed expectations).
 ///
 /// Environment: HF_HUB_CACHE, HF_HOME (cache at $HF_HOME/hub), HF_HUB_OFFLINE,
 /// HF_ENDPOINT, HF_TOKEN, as in the Python huggingface_hub.
@@ -30,9 +31,25 @@ pub enum Command {
     ///
     /// Example: paramaudit inspect ./bert-base-uncased --format json | jq .totals
     #[command(
-        after_help = "Examples:\n  paramaudit inspect ./bert-base-uncased\n  paramaudit inspect model.safetensors --config config.json --tensors\n  paramaudit inspect ./sharded/model.safetensors.index.json --format markdown\n  paramaudit inspect ./bert-base-uncased --format json | jq .differences"
+        after_help = "Examples:\n  paramaudit inspect bert-base-uncased\n  paramaudit inspect bert-base-uncased --header-only --format json | jq .totals\n  paramaudit inspect ./bert-base-uncased --save-header expected/bert-base-uncased\n  paramaudit inspect ./bert-base-uncased\n  paramaudit inspect model.safetensors --config config.json --tensors\n  paramaudit inspect ./sharded/model.safetensors.index.json --format markdown\n  paramaudit inspect ./bert-base-uncased --format json | jq .differences"
     )]
     Inspect(InspectArgs),
+    /// Hold a checkpoint to stored expectations: exit 0 when they hold, 1 on drift, 2 on
+    /// an input error. For CI.
+    ///
+    /// Example: paramaudit check ./model --expect expected.json
+    #[command(
+        after_help = "Examples:\n  paramaudit inspect ./model --format json > expected.json   # once, reviewed\n  paramaudit check ./model --expect expected.json\n  paramaudit check bert-base-uncased --header-only --expect pins.json --format markdown"
+    )]
+    Check(CheckArgs),
+    /// The structural difference between two checkpoints: tensors only in one, changed
+    /// shape or dtype, per-bucket and total deltas.
+    ///
+    /// Example: paramaudit diff bert-base-uncased ./my-classifier
+    #[command(
+        after_help = "Examples:\n  paramaudit diff ./base ./finetuned\n  paramaudit diff bert-base-uncased ./my-classifier --format json | jq .only_in_b"
+    )]
+    Diff(DiffArgs),
     /// Print the analytic derivation for a config.json, step by step, with no checkpoint.
     ///
     /// Example: paramaudit formula ./bert-base-uncased/config.json
@@ -42,16 +59,9 @@ pub enum Command {
     Formula(FormulaArgs),
 }
 
-/// Arguments of `inspect`.
+/// How to get a model: shared by `inspect`, `check` and `diff`.
 #[derive(Debug, clap::Args)]
-pub struct InspectArgs {
-    /// A local path (a .safetensors file, a directory holding model.safetensors or
-    /// model.safetensors.index.json and its shards, or a shard index file) or a Hugging
-    /// Face model id. A path that exists is always read as a path.
-    ///
-    /// Example: ./model.safetensors, bert-base-uncased, google-bert/bert-base-uncased
-    pub model: String,
-
+pub struct FetchArgs {
     /// Hub revision: a branch, a tag or a 40-hex commit (Hub ids only).
     ///
     /// Example: --revision 86b5e0934494bd15c9632b12f734a8a67f723594
@@ -78,6 +88,22 @@ pub struct InspectArgs {
     /// Example: --quiet
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Arguments of `inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// A local path (a .safetensors file, a directory holding model.safetensors or
+    /// model.safetensors.index.json and its shards, a shard index file, or headers saved
+    /// with --save-header) or a Hugging Face model id. A path that exists is always read
+    /// as a path.
+    ///
+    /// Example: ./model.safetensors, bert-base-uncased, google-bert/bert-base-uncased
+    pub model: String,
+
+    /// How to get a Hub model.
+    #[command(flatten)]
+    pub fetch: FetchArgs,
 
     /// config.json to use instead of the one beside the weights. Without any config the
     /// dimensions are inferred from tensor shapes (and the report says so).
@@ -98,6 +124,70 @@ pub struct InspectArgs {
     /// Example: --tensors
     #[arg(long)]
     pub tensors: bool,
+
+    /// Save the checkpoint's safetensors headers (no weights) and its config.json into
+    /// DIR: model.safetensors, or the shard index and one header per shard. A few
+    /// kilobytes that `inspect`, `check` and `diff` read back as the model, header-only.
+    ///
+    /// Example: --save-header ./expected/bert-base-uncased
+    #[arg(long, value_name = "DIR")]
+    pub save_header: Option<PathBuf>,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The model to check: a local path or a Hub model id, as for `inspect`.
+    ///
+    /// Example: ./out/checkpoint-final
+    pub model: String,
+
+    /// What to hold it to: a report saved from `inspect --format json` (compared in full,
+    /// tensor by tensor), or a hand-written expectations file (see the README).
+    ///
+    /// Example: --expect expected/bert-base-uncased.json
+    #[arg(long, value_name = "FILE")]
+    pub expect: PathBuf,
+
+    /// How to get a Hub model.
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+
+    /// config.json to use instead of the one beside the weights.
+    ///
+    /// Example: --config config.json
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output format.
+    ///
+    /// Example: --format markdown
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The first checkpoint (path or Hub id).
+    ///
+    /// Example: bert-base-uncased
+    pub a: String,
+
+    /// The second checkpoint (path or Hub id).
+    ///
+    /// Example: ./my-finetuned-classifier
+    pub b: String,
+
+    /// How to get Hub models (applies to both).
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+
+    /// Output format.
+    ///
+    /// Example: --format json
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 /// Arguments of `formula`.

@@ -90,6 +90,14 @@ pub enum Error {
         /// What the repository has instead.
         message: String,
     },
+    /// An expectations file for `check` is malformed.
+    #[error("{path}: {message}")]
+    Expectations {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Flags that do not fit together or do not apply.
     #[error("{0}")]
     Usage(String),

@@ -21,10 +21,13 @@ pub mod app;
 pub mod checkpoint;
 pub mod classify;
 pub mod cli;
+pub mod compare;
 pub mod error;
 pub mod formula;
+pub mod hash;
 pub mod reconcile;
 pub mod render;
+pub mod save;
 pub mod source;
 
 pub use error::{Error, HeaderProblem, Result};

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ops::AddAssign;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::classify::{
@@ -19,7 +19,7 @@ use crate::formula::{Derivation, Dims, DimsSource, Formula, ModelConfig};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The whole report: every figure the renderers show, computed once.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Version of this JSON layout.
     pub schema_version: u32,
@@ -48,12 +48,12 @@ pub struct Report {
 }
 
 /// Where the checkpoint came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceReport {
     /// What the user asked for (a path).
     pub spec: String,
     /// `single` or `sharded`.
-    pub layout: &'static str,
+    pub layout: String,
     /// The safetensors files read.
     pub files: Vec<FileReport>,
     /// The shard index, for sharded checkpoints.
@@ -65,7 +65,7 @@ pub struct SourceReport {
 }
 
 /// One file read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileReport {
     /// Path.
     pub path: String,
@@ -78,7 +78,7 @@ pub struct FileReport {
 }
 
 /// Whole-checkpoint totals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     /// Parameters, each stored tensor counted once, buffers excluded.
     pub parameters: u64,
@@ -95,7 +95,7 @@ pub struct Totals {
 }
 
 /// Figures for one bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BucketRow {
     /// Parameters stored (weights + biases).
     pub parameters: u64,
@@ -132,7 +132,7 @@ impl AddAssign<&Classified> for BucketRow {
 }
 
 /// Every bucket, always present, in report order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Buckets {
     /// Embedding tables.
     pub embedding: BucketRow,
@@ -182,7 +182,7 @@ impl Buckets {
 }
 
 /// Totals for one dtype.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DtypeRow {
     /// Dtype name as in the header (`F32`, `BF16`...).
     pub dtype: String,
@@ -195,7 +195,7 @@ pub struct DtypeRow {
 }
 
 /// One stored head.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeadRow {
     /// Head kind.
     pub head: HeadKind,
@@ -208,10 +208,10 @@ pub struct HeadRow {
 }
 
 /// The formula's side of the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormulaReport {
     /// Architecture family.
-    pub family: &'static str,
+    pub family: String,
     /// Dimensions used.
     pub dims: Dims,
     /// Where they came from.
@@ -227,7 +227,7 @@ pub struct FormulaReport {
 }
 
 /// The gap from the hand derivation to the stored total, item by item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Differences {
     /// Linear biases of the encoder (attention and FFN), left out of the derivation.
     pub biases: u64,
@@ -244,7 +244,7 @@ pub struct Differences {
 }
 
 /// One rung of the ladder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LadderRow {
     /// What this rung is.
     pub step: String,
@@ -257,7 +257,7 @@ pub struct LadderRow {
 }
 
 /// What kind of tensor-level difference a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     /// Expected by the formula, not stored.
@@ -269,7 +269,7 @@ pub enum FindingKind {
 }
 
 /// One tensor-level difference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Kind.
     pub kind: FindingKind,
@@ -284,7 +284,7 @@ pub struct Finding {
 }
 
 /// One tensor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorRow {
     /// Name as stored.
     pub name: String,
@@ -511,7 +511,7 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
         ladder = build_ladder(f, &d, parameters, tensors);
         differences = Some(d);
         formula_report = Some(FormulaReport {
-            family: f.family,
+            family: f.family.to_string(),
             dims: f.dims,
             dims_source: f.source.clone(),
             weights_only: f.derivation.weights_only,
@@ -550,7 +550,8 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
                 "sharded"
             } else {
                 "single"
-            },
+            }
+            .to_string(),
             files: checkpoint
                 .files
                 .iter()

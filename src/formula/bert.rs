@@ -5,7 +5,7 @@
 //! Two computations on purpose: [`derive`] is closed-form arithmetic, [`expected_tensors`]
 //! spells out every tensor with its shape. The tests hold them equal for many configs.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::classify::{Bucket, Component, HeadKind, Role, DECODER_WEIGHT, WORD_EMBEDDINGS};
 use crate::error::Result;
@@ -19,7 +19,7 @@ pub const MAX_LAYERS: u64 = 1 << 12;
 pub const MAX_COUNT: u64 = 1 << 31;
 
 /// The dimensions every count depends on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dims {
     /// V: `vocab_size`.
     pub vocab_size: u64,
@@ -106,7 +106,7 @@ impl Dims {
 }
 
 /// One line of a derivation: what is counted, the formula, the arithmetic, the result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// What is counted.
     pub part: String,
@@ -119,7 +119,7 @@ pub struct Step {
 }
 
 /// The closed-form counts for one config.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Derivation {
     /// The hand derivation of REFERENCE.md §1, one step per row.
     pub steps: Vec<Step>,
@@ -477,7 +477,7 @@ const TENSORS: &[(C, &str, &[D])] = &[
 ];
 
 /// A tensor the formula expects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectedTensor {
     /// Canonical key.
     pub key: String,

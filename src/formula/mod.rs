@@ -9,7 +9,7 @@ pub mod config;
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::classify::{Classified, Component, DECODER_WEIGHT, WORD_EMBEDDINGS};
 use crate::error::Result;
@@ -17,7 +17,7 @@ pub use bert::{Derivation, Dims, Expected, ExpectedTensor, Step};
 pub use config::ModelConfig;
 
 /// Where the dimensions came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DimsSource {
     /// Read from a `config.json`.

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{Options, Render};
+use crate::compare::{CheckOutcome, Diff};
 use crate::formula::{Derivation, Dims};
 use crate::reconcile::Report;
 
@@ -36,5 +37,25 @@ impl Render for Json {
         out: &mut dyn Write,
     ) -> io::Result<()> {
         write_json(&DerivationJson { dims, derivation }, out)
+    }
+
+    fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()> {
+        write_json(diff, out)
+    }
+
+    fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()> {
+        #[derive(Serialize)]
+        struct CheckJson<'a> {
+            passed: bool,
+            #[serde(flatten)]
+            outcome: &'a CheckOutcome,
+        }
+        write_json(
+            &CheckJson {
+                passed: outcome.passed(),
+                outcome,
+            },
+            out,
+        )
     }
 }

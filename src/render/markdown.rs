@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use super::sections::{self, Section};
 use super::{Options, Render};
+use crate::compare::{CheckOutcome, Diff};
 use crate::formula::{Derivation, Dims};
 use crate::reconcile::Report;
 
@@ -73,6 +74,32 @@ impl Render for Markdown {
     ) -> io::Result<()> {
         writeln!(out, "### BERT family: {}", sections::dims_line(dims))?;
         for s in sections::derivation(derivation) {
+            write_section(&s, "####", out)?;
+        }
+        Ok(())
+    }
+
+    fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "### paramaudit diff: `{}` → `{}`",
+            cell(&diff.a),
+            cell(&diff.b)
+        )?;
+        for s in sections::diff(diff) {
+            write_section(&s, "####", out)?;
+        }
+        Ok(())
+    }
+
+    fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()> {
+        let mark = if outcome.passed() { "✅" } else { "❌" };
+        writeln!(
+            out,
+            "### {mark} {}",
+            cell(&sections::check_verdict(outcome))
+        )?;
+        for s in sections::check(outcome) {
             write_section(&s, "####", out)?;
         }
         Ok(())

@@ -8,6 +8,7 @@ pub mod table;
 
 use std::io::{self, Write};
 
+use crate::compare::{CheckOutcome, Diff};
 use crate::formula::{Derivation, Dims};
 use crate::reconcile::Report;
 
@@ -40,6 +41,10 @@ pub trait Render {
         derivation: &Derivation,
         out: &mut dyn Write,
     ) -> io::Result<()>;
+    /// Write a structural diff (the `diff` command).
+    fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()>;
+    /// Write a check outcome (the `check` command).
+    fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()>;
 }
 
 /// The renderer for `format`.
@@ -70,6 +75,15 @@ pub fn signed(n: i64) -> String {
         0 => "0".to_string(),
         n if n > 0 => format!("+{}", count(n.unsigned_abs())),
         n => format!("-{}", count(n.unsigned_abs())),
+    }
+}
+
+/// A signed count with separators, a sign only when negative: `-1,234`, `1,234`.
+pub fn int(n: i64) -> String {
+    if n < 0 {
+        format!("-{}", count(n.unsigned_abs()))
+    } else {
+        count(n.unsigned_abs())
     }
 }
 

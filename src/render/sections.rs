@@ -336,3 +336,148 @@ pub fn derivation(d: &Derivation) -> Vec<Section> {
         ),
     ]
 }
+
+fn brief_shape(shape: &[u64]) -> String {
+    format!(
+        "[{}]",
+        shape
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn tensor_list(title: String, tensors: &[crate::compare::TensorBrief]) -> Option<Section> {
+    if tensors.is_empty() {
+        return None;
+    }
+    let mut s = section(
+        title,
+        &[
+            ("tensor", false),
+            ("bucket", false),
+            ("dtype", false),
+            ("shape", false),
+            ("elements", true),
+        ],
+    );
+    for t in tensors {
+        s.rows.push(vec![
+            t.name.clone(),
+            t.bucket.name().to_string(),
+            t.dtype.clone(),
+            brief_shape(&t.shape),
+            count(t.elements),
+        ]);
+    }
+    Some(s)
+}
+
+/// Tensor-level sections of a diff: only in A, only in B, changed.
+pub fn diff_tensors(d: &crate::compare::Diff) -> Vec<Section> {
+    let mut out = Vec::new();
+    out.extend(tensor_list(format!("Only in {}", d.a), &d.only_in_a));
+    out.extend(tensor_list(format!("Only in {}", d.b), &d.only_in_b));
+    if !d.changed.is_empty() {
+        let mut s = section(
+            "Changed shape or dtype",
+            &[
+                ("tensor", false),
+                ("a", false),
+                ("b", false),
+                ("change", true),
+            ],
+        );
+        for c in &d.changed {
+            s.rows.push(vec![
+                c.name.clone(),
+                format!("{} {}", c.a.dtype, brief_shape(&c.a.shape)),
+                format!("{} {}", c.b.dtype, brief_shape(&c.b.shape)),
+                signed(c.b.elements as i64 - c.a.elements as i64),
+            ]);
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// Every section of a diff.
+pub fn diff(d: &crate::compare::Diff) -> Vec<Section> {
+    let mut figures = section(
+        "Figures",
+        &[
+            ("figure", false),
+            ("a", true),
+            ("b", true),
+            ("change", true),
+        ],
+    );
+    for f in &d.figures {
+        figures.rows.push(vec![
+            f.figure.clone(),
+            super::int(f.a),
+            super::int(f.b),
+            signed(f.change),
+        ]);
+    }
+    let mut out = vec![figures];
+    out.extend(diff_tensors(d));
+    out
+}
+
+/// The one-line verdict of a check.
+pub fn check_verdict(c: &crate::compare::CheckOutcome) -> String {
+    if c.passed() {
+        format!(
+            "check passed: {} against {}: {} figures hold",
+            c.model,
+            c.expect,
+            c.held.len()
+        )
+    } else {
+        let tensors = c.tensors.as_ref().map_or(0, |d| {
+            d.only_in_a.len() + d.only_in_b.len() + d.changed.len()
+        });
+        format!(
+            "check FAILED: {} against {}: {} figures drifted, {} tensors differ, {} figures hold",
+            c.model,
+            c.expect,
+            c.drift.len(),
+            tensors,
+            c.held.len()
+        )
+    }
+}
+
+/// The sections of a check: drift, then tensor differences.
+pub fn check(c: &crate::compare::CheckOutcome) -> Vec<Section> {
+    let mut out = Vec::new();
+    if !c.drift.is_empty() {
+        let mut s = section(
+            "Drift",
+            &[
+                ("figure", false),
+                ("expected", true),
+                ("found", true),
+                ("change", true),
+            ],
+        );
+        for d in &c.drift {
+            s.rows.push(vec![
+                d.figure.clone(),
+                d.expected.clone(),
+                d.found.clone(),
+                d.change.map(signed).unwrap_or_default(),
+            ]);
+        }
+        out.push(s);
+    }
+    if let Some(d) = &c.tensors {
+        let mut renamed = d.clone();
+        renamed.a = "the expectation".to_string();
+        renamed.b = "the model".to_string();
+        out.extend(diff_tensors(&renamed));
+    }
+    out
+}

@@ -8,6 +8,7 @@ use tabled::settings::{Alignment, Style};
 
 use super::sections::{self, Section};
 use super::{Options, Render};
+use crate::compare::{CheckOutcome, Diff};
 use crate::formula::{Derivation, Dims};
 use crate::reconcile::Report;
 
@@ -56,6 +57,22 @@ impl Render for Table {
     ) -> io::Result<()> {
         writeln!(out, "BERT family, {}", sections::dims_line(dims))?;
         for s in sections::derivation(derivation) {
+            write_section(&s, out)?;
+        }
+        Ok(())
+    }
+
+    fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "diff: a = {}, b = {}", diff.a, diff.b)?;
+        for s in sections::diff(diff) {
+            write_section(&s, out)?;
+        }
+        Ok(())
+    }
+
+    fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{}", sections::check_verdict(outcome))?;
+        for s in sections::check(outcome) {
             write_section(&s, out)?;
         }
         Ok(())

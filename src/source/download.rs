@@ -12,8 +12,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::Digest;
-
 use super::hub::{HubEnv, RepoId};
 use super::local::{CONFIG_FILE, INDEX_FILE, SINGLE_FILE};
 use super::{RemoteFile, Resolved};
@@ -178,22 +176,6 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250 * 2u64.pow(attempt.min(6)))
 }
 
-/// Hash a file with `D`, hex.
-fn hash_file<D: Digest>(path: &Path, prefix: &[u8]) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = D::new();
-    h.update(prefix);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Check a downloaded blob against the Hub's size and hash.
 pub fn verify(path: &Path, meta: &FileMeta) -> std::result::Result<(), String> {
     let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
@@ -203,9 +185,9 @@ pub fn verify(path: &Path, meta: &FileMeta) -> std::result::Result<(), String> {
         }
     }
     let actual = if meta.lfs {
-        hash_file::<sha2::Sha256>(path, b"")
+        crate::hash::sha256_file(path)
     } else {
-        hash_file::<sha1::Sha1>(path, format!("blob {len}\0").as_bytes())
+        crate::hash::git_sha1_file(path)
     }
     .map_err(|e| e.to_string())?;
     if actual != meta.etag {

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, run against the real `paramaudit` executable.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod check_diff;
 mod common;
 mod fixtures;
 mod formula_cmd;

@@ -187,3 +187,11 @@ pub fn write_model_dir(dir: &Path, tensors: &[Spec], config: &str) -> u64 {
     std::fs::write(dir.join("config.json"), config).unwrap();
     write_sparse(&dir.join("model.safetensors"), tensors)
 }
+
+/// sha256 of a file, hex, with the sha2 crate (the tests' own, not the library's).
+pub fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut File::open(path).unwrap(), &mut h).unwrap();
+    format!("{:x}", h.finalize())
+}
