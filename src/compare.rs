@@ -318,6 +318,8 @@ pub struct CheckOutcome {
     pub drift: Vec<Drift>,
     /// Tensor-level differences (against a saved report).
     pub tensors: Option<Diff>,
+    /// The checked model's own findings: why its `unexplained` is not 0, tensor by tensor.
+    pub findings: Vec<crate::reconcile::Finding>,
 }
 
 impl CheckOutcome {
@@ -345,6 +347,7 @@ pub fn check(
         held: Vec::new(),
         drift: Vec::new(),
         tensors: None,
+        findings: report.findings.clone(),
     };
     let mut count = |figure: String, want: i64, found: i64, tol: Tolerance| {
         if tol.holds(want, found) {

@@ -235,7 +235,11 @@ pub fn heads(report: &Report) -> Option<Section> {
 
 /// What makes up a non-zero `unexplained`.
 pub fn findings(report: &Report) -> Option<Section> {
-    if report.findings.is_empty() {
+    finding_rows(&report.findings)
+}
+
+fn finding_rows(findings: &[crate::reconcile::Finding]) -> Option<Section> {
+    if findings.is_empty() {
         return None;
     }
     let mut s = section(
@@ -248,7 +252,7 @@ pub fn findings(report: &Report) -> Option<Section> {
             ("detail", false),
         ],
     );
-    for f in &report.findings {
+    for f in findings {
         let kind = match f.kind {
             crate::reconcile::FindingKind::Missing => "missing",
             crate::reconcile::FindingKind::Unexpected => "unexpected",
@@ -479,5 +483,6 @@ pub fn check(c: &crate::compare::CheckOutcome) -> Vec<Section> {
         renamed.b = "the model".to_string();
         out.extend(diff_tensors(&renamed));
     }
+    out.extend(finding_rows(&c.findings));
     out
 }

@@ -10,3 +10,4 @@ mod hub_download;
 mod layouts;
 mod malformed;
 mod minilm;
+mod snapshots;
