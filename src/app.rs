@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use crate::cli::{CheckArgs, Cli, Command, DiffArgs, FetchArgs, FormulaArgs, InspectArgs};
+use crate::cli::{
+    CheckArgs, Cli, Command, DiffArgs, FetchArgs, FormulaArgs, InspectArgs, VerifyArgs,
+};
 use crate::compare::{self, Expected};
 use crate::error::{Error, Result};
 use crate::formula::{bert, ModelConfig, FAMILIES};
@@ -24,6 +26,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
         Command::Inspect(args) => inspect(args, out, diag),
         Command::Check(args) => check(args, out, diag),
         Command::Diff(args) => diff(args, out, diag),
+        Command::Verify(args) => verify(args, out, diag),
         Command::Formula(args) => formula(args, out),
     }
 }
@@ -157,6 +160,124 @@ fn diff(args: DiffArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8>
         .diff(&d, out)
         .map_err(Error::Output)?;
     Ok(EXIT_OK)
+}
+
+/// Expected hashes from `--sha256` and `--expect`, by file name. A bare HEX names the
+/// single file of the checkpoint.
+fn expected_hashes(
+    args: &VerifyArgs,
+    files: &[std::path::PathBuf],
+) -> Result<BTreeMap<String, (String, crate::verify::HashSource)>> {
+    use crate::verify::HashSource;
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let single = |hex: &str, source| -> Result<(String, (String, HashSource))> {
+        match names.as_slice() {
+            [one] => Ok((one.clone(), (hex.to_string(), source))),
+            _ => Err(Error::Usage(format!(
+                "{} has {} files: give each sha256 as FILE=HEX",
+                args.model,
+                names.len()
+            ))),
+        }
+    };
+    let valid = |hex: &str| {
+        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "`{hex}` is not a sha256 (64 hex digits)"
+            )))
+        }
+    };
+    let mut out = BTreeMap::new();
+    if let Some(path) = &args.expect {
+        match Expected::read(path)? {
+            Expected::Pins(compare::Expectations {
+                sha256: Some(pin), ..
+            }) => match pin {
+                compare::Sha256Pin::One(h) => {
+                    let (k, v) = single(&h, HashSource::Expectations)?;
+                    out.insert(k, v);
+                }
+                compare::Sha256Pin::ByFile(m) => {
+                    for (k, h) in m {
+                        out.insert(k, (h, HashSource::Expectations));
+                    }
+                }
+            },
+            _ => {
+                return Err(Error::Expectations {
+                    path: path.clone(),
+                    message: "has no `sha256` to verify against".to_string(),
+                })
+            }
+        }
+    }
+    for spec in &args.sha256 {
+        let (k, v) = match spec.split_once('=') {
+            Some((file, hex)) => {
+                valid(hex)?;
+                (file.to_string(), (hex.to_string(), HashSource::Flag))
+            }
+            None => {
+                valid(spec)?;
+                single(spec, HashSource::Flag)?
+            }
+        };
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+fn verify(args: VerifyArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
+    if args.fetch.header_only {
+        return Err(Error::Usage(
+            "verify reads every byte: --header-only cannot be used with it".to_string(),
+        ));
+    }
+    let resolved = resolve(&args.model, &args.fetch, None, diag)?;
+    let (checkpoint, tensors) = crate::open_classified(&resolved)?;
+    let paths: Vec<std::path::PathBuf> = checkpoint.files.iter().map(|f| f.path.clone()).collect();
+    let expected = expected_hashes(&args, &paths)?;
+    let total: u64 = checkpoint.files.iter().map(|f| f.file_bytes).sum();
+    let bar = if !args.fetch.quiet && std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "verify {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let report = crate::verify::verify(crate::verify::Inputs {
+        spec: &args.model,
+        checkpoint: &checkpoint,
+        tensors: &tensors,
+        expected,
+        allow_nonfinite: args.allow_nonfinite,
+        progress: &|n| bar.inc(n),
+    })?;
+    bar.finish_and_clear();
+    renderer(args.format.into())
+        .verify(
+            &report,
+            Options {
+                tensors: args.tensors,
+            },
+            out,
+        )
+        .map_err(Error::Output)?;
+    Ok(if report.passed { EXIT_OK } else { EXIT_DRIFT })
 }
 
 fn formula(args: FormulaArgs, out: &mut dyn Write) -> Result<u8> {

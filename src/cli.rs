@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// bucket, computes what the analytic formula predicts from config.json, and explains
 /// the difference parameter by parameter.
 ///
-/// Exit codes: 0 report produced (check: expectations hold); 1 check found drift (or the
-/// report could not be written); 2 input or usage error (bad file, bad config, bad flag,
+/// Exit codes: 0 report produced (check: expectations hold; verify: clean); 1 check found
+/// drift, verify found a hash mismatch or NaN/Inf (or the report could not be written); 2 input or usage error (bad file, bad config, bad flag,
 /// model not found or not cached, malformed expectations).
 ///
 /// Environment: HF_HUB_CACHE, HF_HOME (cache at $HF_HOME/hub), HF_HUB_OFFLINE,
@@ -50,6 +50,14 @@ pub enum Command {
         after_help = "Examples:\n  paramaudit diff ./base ./finetuned\n  paramaudit diff bert-base-uncased ./my-classifier --format json | jq .only_in_b"
     )]
     Diff(DiffArgs),
+    /// Read every weight once: sha256 of each file against the Hub's LFS id (or --sha256),
+    /// and NaN, Inf, zeros, subnormals, min, max, mean, std of every tensor.
+    ///
+    /// Example: paramaudit verify ./model
+    #[command(
+        after_help = "Examples:\n  paramaudit verify bert-base-uncased\n  paramaudit verify ./model.safetensors --sha256 68d45e234eb4a928074dfd868cead0219ab85354cc53d20e772753c6bb9169d3\n  paramaudit verify ./sharded --sha256 model-00001-of-00002.safetensors=<hex> --tensors\n  paramaudit verify ./model --expect pins.json --format json | jq .flags\n\nExit codes: 0 clean; 1 a hash mismatches or a tensor holds NaN/Inf (see --allow-nonfinite); 2 input error."
+    )]
+    Verify(VerifyArgs),
     /// Print the analytic derivation for a config.json, step by step, with no checkpoint.
     ///
     /// Example: paramaudit formula ./bert-base-uncased/config.json
@@ -182,6 +190,51 @@ pub struct DiffArgs {
     /// How to get Hub models (applies to both).
     #[command(flatten)]
     pub fetch: FetchArgs,
+
+    /// Output format.
+    ///
+    /// Example: --format json
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The model to verify: a local path or a Hub model id, as for `inspect`.
+    ///
+    /// Example: ./model.safetensors
+    pub model: String,
+
+    /// How to get a Hub model (`--header-only` cannot be used: verify reads everything).
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+
+    /// Expected sha256: HEX for a single-file checkpoint, or FILE=HEX per shard
+    /// (repeatable). Without it, files in the Hugging Face cache are checked against their
+    /// blob name, the Hub's LFS id.
+    ///
+    /// Example: --sha256 model-00001-of-00002.safetensors=0a1b...
+    #[arg(long, value_name = "HEX|FILE=HEX")]
+    pub sha256: Vec<String>,
+
+    /// Take the expected sha256 from a `check` expectations file (its `sha256` key).
+    ///
+    /// Example: --expect pins.json
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+
+    /// Do not fail (exit 1) on NaN or Inf values; they are still reported.
+    ///
+    /// Example: --allow-nonfinite
+    #[arg(long)]
+    pub allow_nonfinite: bool,
+
+    /// Also list the statistics of every tensor (the JSON always includes them).
+    ///
+    /// Example: --tensors
+    #[arg(long)]
+    pub tensors: bool,
 
     /// Output format.
     ///

@@ -29,6 +29,7 @@ pub mod reconcile;
 pub mod render;
 pub mod save;
 pub mod source;
+pub mod verify;
 
 pub use error::{Error, HeaderProblem, Result};
 pub use reconcile::Report;
@@ -37,15 +38,22 @@ use checkpoint::Checkpoint;
 use formula::ModelConfig;
 use source::Resolved;
 
+/// Open and validate a resolved source and classify its tensors (the checkpoint's own
+/// tensor list is moved into the classified list).
+pub fn open_classified(resolved: &Resolved) -> Result<(Checkpoint, Vec<classify::Classified>)> {
+    let mut checkpoint = Checkpoint::open(&resolved.layout)?;
+    let tensors = classify::classify(std::mem::take(&mut checkpoint.tensors));
+    Ok((checkpoint, tensors))
+}
+
 /// Run the whole pipeline on a resolved source and return the report.
 pub fn inspect(resolved: &Resolved) -> Result<Report> {
-    let mut checkpoint = Checkpoint::open(&resolved.layout)?;
     let config = resolved
         .config
         .as_deref()
         .map(ModelConfig::read)
         .transpose()?;
-    let tensors = classify::classify(std::mem::take(&mut checkpoint.tensors));
+    let (checkpoint, tensors) = open_classified(resolved)?;
     let mut notes = Vec::new();
     let formula = formula::build(config.as_ref(), &tensors, &mut notes)?;
     Ok(reconcile::reconcile(reconcile::Inputs {

@@ -8,6 +8,7 @@ use super::{Options, Render};
 use crate::compare::{CheckOutcome, Diff};
 use crate::formula::{Derivation, Dims};
 use crate::reconcile::Report;
+use crate::verify::VerifyReport;
 
 /// Pretty-printed JSON, one document, newline-terminated.
 pub struct Json;
@@ -57,5 +58,14 @@ impl Render for Json {
             },
             out,
         )
+    }
+
+    fn verify(
+        &self,
+        report: &VerifyReport,
+        _options: Options,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        write_json(report, out)
     }
 }

@@ -7,6 +7,7 @@ use super::{Options, Render};
 use crate::compare::{CheckOutcome, Diff};
 use crate::formula::{Derivation, Dims};
 use crate::reconcile::Report;
+use crate::verify::VerifyReport;
 
 /// Markdown tables with right-aligned number columns.
 pub struct Markdown;
@@ -100,6 +101,24 @@ impl Render for Markdown {
             cell(&sections::check_verdict(outcome))
         )?;
         for s in sections::check(outcome) {
+            write_section(&s, "####", out)?;
+        }
+        Ok(())
+    }
+
+    fn verify(
+        &self,
+        report: &VerifyReport,
+        options: Options,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let mark = if report.passed { "✅" } else { "❌" };
+        writeln!(
+            out,
+            "### {mark} {}",
+            cell(&sections::verify_verdict(report))
+        )?;
+        for s in sections::verify(report, options) {
             write_section(&s, "####", out)?;
         }
         Ok(())

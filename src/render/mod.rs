@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use crate::compare::{CheckOutcome, Diff};
 use crate::formula::{Derivation, Dims};
 use crate::reconcile::Report;
+use crate::verify::VerifyReport;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,13 @@ pub trait Render {
     fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()>;
     /// Write a check outcome (the `check` command).
     fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()>;
+    /// Write a verify report (the `verify` command).
+    fn verify(
+        &self,
+        report: &VerifyReport,
+        options: Options,
+        out: &mut dyn Write,
+    ) -> io::Result<()>;
 }
 
 /// The renderer for `format`.

@@ -486,3 +486,155 @@ pub fn check(c: &crate::compare::CheckOutcome) -> Vec<Section> {
     out.extend(finding_rows(&c.findings));
     out
 }
+
+/// The one-line verdict of a verify run.
+pub fn verify_verdict(r: &crate::verify::VerifyReport) -> String {
+    let nonfinite = r
+        .flags
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.problem,
+                crate::verify::Problem::NonFinite | crate::verify::Problem::AllNan
+            )
+        })
+        .count();
+    let mismatched = r.files.iter().filter(|f| f.matches == Some(false)).count();
+    let checked = r.files.iter().filter(|f| f.matches.is_some()).count();
+    format!(
+        "verify {}: {}: {} files, {} bytes, {} tensors; sha256 checked {checked}, mismatched {mismatched}; {nonfinite} tensors with NaN/Inf{}",
+        if r.passed { "passed" } else { "FAILED" },
+        r.spec,
+        r.files.len(),
+        count(r.bytes),
+        r.tensors.len(),
+        if r.allow_nonfinite { " (allowed)" } else { "" }
+    )
+}
+
+fn opt_num(n: &Option<serde_json::Number>) -> String {
+    n.as_ref().map_or_else(
+        || "-".to_string(),
+        |n| match n.as_f64() {
+            Some(f) if !(n.is_i64() || n.is_u64()) => format!("{f:.6}"),
+            _ => n.to_string(),
+        },
+    )
+}
+
+fn opt_f64(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |f| format!("{f:.6}"))
+}
+
+/// The sections of a verify report.
+pub fn verify(r: &crate::verify::VerifyReport, options: super::Options) -> Vec<Section> {
+    let mut files = section(
+        "Files",
+        &[
+            ("file", false),
+            ("bytes", true),
+            ("sha256", false),
+            ("expected from", false),
+            ("match", false),
+        ],
+    );
+    for f in &r.files {
+        let from = match f.expected_from {
+            Some(crate::verify::HashSource::HubCache) => "hub cache blob",
+            Some(crate::verify::HashSource::Flag) => "--sha256",
+            Some(crate::verify::HashSource::Expectations) => "--expect",
+            None => "-",
+        };
+        let m = match f.matches {
+            Some(true) => "yes".to_string(),
+            Some(false) => format!("NO (expected {})", f.expected.clone().unwrap_or_default()),
+            None => "not checked".to_string(),
+        };
+        files.rows.push(vec![
+            f.path.clone(),
+            count(f.bytes),
+            f.sha256.clone(),
+            from.to_string(),
+            m,
+        ]);
+    }
+    let mut buckets = section(
+        "Values by bucket",
+        &[
+            ("bucket", false),
+            ("tensors", true),
+            ("elements", true),
+            ("NaN", true),
+            ("Inf", true),
+            ("zeros", true),
+            ("subnormals", true),
+        ],
+    );
+    for b in Bucket::ALL {
+        if let Some(s) = r.buckets.get(&b) {
+            buckets.rows.push(vec![
+                b.name().to_string(),
+                count(s.tensors),
+                count(s.elements),
+                count(s.nan),
+                count(s.inf),
+                count(s.zeros),
+                count(s.subnormals),
+            ]);
+        }
+    }
+    let mut out = vec![files, buckets];
+    if !r.flags.is_empty() {
+        let mut flags = section(
+            "Flagged tensors",
+            &[("tensor", false), ("problem", false), ("detail", false)],
+        );
+        for f in &r.flags {
+            let problem = serde_json::to_value(f.problem)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            flags
+                .rows
+                .push(vec![f.tensor.clone(), problem, f.detail.clone()]);
+        }
+        out.push(flags);
+    }
+    if options.tensors {
+        let mut t = section(
+            "Tensor values",
+            &[
+                ("tensor", false),
+                ("dtype", false),
+                ("elements", true),
+                ("NaN", true),
+                ("+Inf", true),
+                ("-Inf", true),
+                ("zeros", true),
+                ("subnormals", true),
+                ("min", true),
+                ("max", true),
+                ("mean", true),
+                ("std", true),
+            ],
+        );
+        for s in &r.tensors {
+            t.rows.push(vec![
+                s.name.clone(),
+                s.dtype.clone(),
+                count(s.elements),
+                count(s.nan),
+                count(s.pos_inf),
+                count(s.neg_inf),
+                count(s.zeros),
+                count(s.subnormals),
+                opt_num(&s.min),
+                opt_num(&s.max),
+                opt_f64(s.mean),
+                opt_f64(s.std),
+            ]);
+        }
+        out.push(t);
+    }
+    out
+}

@@ -11,6 +11,7 @@ use super::{Options, Render};
 use crate::compare::{CheckOutcome, Diff};
 use crate::formula::{Derivation, Dims};
 use crate::reconcile::Report;
+use crate::verify::VerifyReport;
 
 /// The human-readable default format.
 pub struct Table;
@@ -73,6 +74,19 @@ impl Render for Table {
     fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "{}", sections::check_verdict(outcome))?;
         for s in sections::check(outcome) {
+            write_section(&s, out)?;
+        }
+        Ok(())
+    }
+
+    fn verify(
+        &self,
+        report: &VerifyReport,
+        options: Options,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        writeln!(out, "{}", sections::verify_verdict(report))?;
+        for s in sections::verify(report, options) {
             write_section(&s, out)?;
         }
         Ok(())

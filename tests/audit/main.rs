@@ -11,3 +11,4 @@ mod layouts;
 mod malformed;
 mod minilm;
 mod snapshots;
+mod verify;

@@ -116,7 +116,8 @@ pub fn bert_large_config() -> String {
 
 pub fn bits(dtype: &str) -> u64 {
     match dtype {
-        "BOOL" | "U8" | "I8" | "F8_E4M3" | "F8_E5M2" => 8,
+        "BOOL" | "U8" | "I8" | "F8_E4M3" | "F8_E5M2" | "F8_E4M3FNUZ" | "F8_E5M2FNUZ"
+        | "F8_E8M0" => 8,
         "F16" | "BF16" | "I16" | "U16" => 16,
         "F32" | "I32" | "U32" => 32,
         "F64" | "I64" | "U64" => 64,

@@ -1,0 +1,484 @@
+//! `verify`: read every byte of a checkpoint once, hash each file and scan every tensor's
+//! values, in parallel, with memory bounded whatever the model size.
+//!
+//! Each file is memory-mapped and walked in windows of [`WINDOW`] bytes. For a window, one
+//! thread feeds the bytes to sha256 while the other threads scan the pieces of tensors that
+//! start in it (rayon); then the window's pages are dropped from the mapping
+//! (`madvise(MADV_DONTNEED)`), so resident memory stays near two windows. Pieces are cut at
+//! element boundaries relative to each tensor's start, so alignment never matters.
+
+pub mod scan;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::{Advice, Mmap, UncheckedAdvice};
+use rayon::prelude::*;
+use safetensors::Dtype;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use crate::checkpoint::Checkpoint;
+use crate::classify::{Bucket, Classified, Role};
+use crate::error::{Error, Result};
+use scan::{Acc, IntRange};
+
+/// Bytes hashed and scanned per step; the resident-memory bound is about two windows.
+pub const WINDOW: usize = 16 << 20;
+/// Largest piece of a tensor scanned as one task.
+pub const PIECE: usize = 1 << 20;
+/// LayerNorm gammas whose mean is outside this range are flagged.
+pub const GAMMA_RANGE: (f64, f64) = (0.1, 10.0);
+
+/// Where an expected sha256 came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HashSource {
+    /// The blob name in the Hugging Face cache (the Hub's LFS id).
+    HubCache,
+    /// `--sha256` on the command line.
+    Flag,
+    /// A `check` expectations file (`--expect`).
+    Expectations,
+}
+
+/// Integrity of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIntegrity {
+    /// Path.
+    pub path: String,
+    /// Bytes.
+    pub bytes: u64,
+    /// sha256 of the whole file.
+    pub sha256: String,
+    /// What it should be, if known.
+    pub expected: Option<String>,
+    /// Where `expected` came from.
+    pub expected_from: Option<HashSource>,
+    /// `sha256 == expected`, `null` when nothing was expected.
+    pub matches: Option<bool>,
+}
+
+/// Statistics of one tensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorStats {
+    /// Name.
+    pub name: String,
+    /// Bucket.
+    pub bucket: Bucket,
+    /// Dtype.
+    pub dtype: String,
+    /// Elements.
+    pub elements: u64,
+    /// Whether values were scanned (sub-byte and complex dtypes are only hashed).
+    pub scanned: bool,
+    /// NaN values (floats).
+    pub nan: u64,
+    /// +Inf values.
+    pub pos_inf: u64,
+    /// -Inf values.
+    pub neg_inf: u64,
+    /// Zeros.
+    pub zeros: u64,
+    /// Subnormals, in the tensor's own format.
+    pub subnormals: u64,
+    /// Smallest finite value (integers: smallest value).
+    pub min: Option<serde_json::Number>,
+    /// Largest finite value.
+    pub max: Option<serde_json::Number>,
+    /// Mean of the finite values (floats only).
+    pub mean: Option<f64>,
+    /// Population standard deviation of the finite values (floats only).
+    pub std: Option<f64>,
+}
+
+/// What is wrong, or odd, about a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// Holds NaN or ±Inf (an error unless `--allow-nonfinite`).
+    NonFinite,
+    /// Every value is NaN.
+    AllNan,
+    /// Every value is zero.
+    AllZero,
+    /// A LayerNorm gamma whose mean is far from 1.
+    GammaFarFromOne,
+    /// An embedding table with zero variance.
+    ConstantEmbedding,
+}
+
+/// One flagged tensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    /// Tensor.
+    pub tensor: String,
+    /// What.
+    pub problem: Problem,
+    /// Detail with the figures.
+    pub detail: String,
+}
+
+/// Per-bucket totals of the value checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BucketStats {
+    /// Tensors.
+    pub tensors: u64,
+    /// Elements.
+    pub elements: u64,
+    /// NaN values.
+    pub nan: u64,
+    /// ±Inf values.
+    pub inf: u64,
+    /// Zeros.
+    pub zeros: u64,
+    /// Subnormals.
+    pub subnormals: u64,
+}
+
+/// The `verify` report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// What was verified.
+    pub spec: String,
+    /// True when every hash matched (or none was expected) and no tensor holds NaN/Inf
+    /// (unless allowed).
+    pub passed: bool,
+    /// Whether NaN/Inf were allowed.
+    pub allow_nonfinite: bool,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Files, in order.
+    pub files: Vec<FileIntegrity>,
+    /// Per bucket, in report order.
+    pub buckets: BTreeMap<Bucket, BucketStats>,
+    /// Flagged tensors.
+    pub flags: Vec<Flag>,
+    /// Every tensor, sorted by name.
+    pub tensors: Vec<TensorStats>,
+}
+
+/// Where each piece of work lands.
+struct Piece {
+    tensor: usize,
+    dtype: Dtype,
+    start: usize,
+    end: usize,
+}
+
+/// Per-tensor result of a piece.
+enum Partial {
+    Float(Acc),
+    Int(IntRange),
+    Skipped,
+}
+
+fn number(v: f64) -> Option<serde_json::Number> {
+    serde_json::Number::from_f64(v)
+}
+
+fn int_number(v: i128) -> Option<serde_json::Number> {
+    i64::try_from(v)
+        .map(serde_json::Number::from)
+        .ok()
+        .or_else(|| u64::try_from(v).ok().map(serde_json::Number::from))
+}
+
+/// One file's sha256, its length, and every piece's partial result (tensor index, result).
+struct FileScan {
+    sha256: String,
+    bytes: u64,
+    partials: Vec<(usize, Partial)>,
+}
+
+/// Hash and scan one file. `tensors` are (index into the output, tensor) for this file.
+fn verify_file(
+    path: &Path,
+    header_bytes: u64,
+    tensors: &[(usize, &Classified)],
+    progress: &dyn Fn(u64),
+) -> Result<FileScan> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: read-only map of a file we validated; see checkpoint::open_file.
+    #[allow(unsafe_code)]
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    let _ = map.advise(Advice::Sequential);
+    let data_start = 8 + header_bytes as usize;
+    let mut pieces = Vec::new();
+    for &(i, t) in tensors {
+        let width = scan::scanned_width(t.tensor.dtype);
+        let (s, e) = t.tensor.data_offsets;
+        let (s, e) = (data_start + s as usize, data_start + e as usize);
+        let step = width.map_or(e - s, |w| (PIECE / w).max(1) * w).max(1);
+        let mut at = s;
+        while at < e {
+            let end = (at + step).min(e);
+            pieces.push(Piece {
+                tensor: i,
+                dtype: t.tensor.dtype,
+                start: at,
+                end,
+            });
+            at = end;
+        }
+    }
+    pieces.sort_by_key(|p| p.start);
+    let mut hasher = sha2::Sha256::new();
+    let mut results = Vec::with_capacity(pieces.len());
+    let mut next = 0;
+    let len = map.len();
+    let mut window_start = 0;
+    while window_start < len {
+        let window_end = (window_start + WINDOW).min(len);
+        let first = next;
+        while next < pieces.len() && pieces[next].start < window_end {
+            next += 1;
+        }
+        let mine = &pieces[first..next];
+        let bytes = &map[window_start..window_end];
+        let (_, scanned) = rayon::join(
+            || hasher.update(bytes),
+            || {
+                mine.par_iter()
+                    .map(|p| {
+                        let dtype = p.dtype;
+                        let slice = &map[p.start..p.end];
+                        let partial = if scan::scanned_width(dtype).is_none() {
+                            Partial::Skipped
+                        } else if let Some(a) = scan::scan_float(slice, dtype) {
+                            Partial::Float(a)
+                        } else {
+                            scan::scan_int(slice, dtype).map_or(Partial::Skipped, Partial::Int)
+                        };
+                        (p.tensor, partial)
+                    })
+                    .collect::<Vec<_>>()
+            },
+        );
+        results.extend(scanned);
+        // Pieces that started in this window may reach into the next one, which is
+        // released only after its own step; this window's pages are no longer needed.
+        // SAFETY: MADV_DONTNEED on a read-only, file-backed mapping only drops pages the
+        // kernel re-reads from the file on the next access; nothing is written through
+        // this map, so no data can be lost.
+        #[allow(unsafe_code)]
+        unsafe {
+            let _ = map.unchecked_advise_range(
+                UncheckedAdvice::DontNeed,
+                window_start,
+                window_end - window_start,
+            );
+        }
+        progress((window_end - window_start) as u64);
+        window_start = window_end;
+    }
+    let digest = hasher.finalize();
+    Ok(FileScan {
+        sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        bytes: len as u64,
+        partials: results,
+    })
+}
+
+/// The blob name a cached snapshot file points to, when it is a sha256 (the LFS id).
+pub fn cache_blob_sha256(path: &Path) -> Option<String> {
+    let target = std::fs::read_link(path).ok()?;
+    let name = target.file_name()?.to_str()?;
+    let in_blobs = target
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "blobs");
+    (in_blobs && name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| name.to_ascii_lowercase())
+}
+
+/// Inputs of [`verify`].
+pub struct Inputs<'a> {
+    /// What the user asked for.
+    pub spec: &'a str,
+    /// The opened checkpoint (files).
+    pub checkpoint: &'a Checkpoint,
+    /// Classified tensors, sorted by name (their `file` indexes `checkpoint.files`).
+    pub tensors: &'a [Classified],
+    /// Expected sha256 by file name, with where it came from.
+    pub expected: BTreeMap<String, (String, HashSource)>,
+    /// Do not fail on NaN/Inf.
+    pub allow_nonfinite: bool,
+    /// Called with the number of bytes done after each window.
+    pub progress: &'a dyn Fn(u64),
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Verify a checkpoint: hash every file, scan every tensor.
+pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
+    let Inputs {
+        spec,
+        checkpoint,
+        tensors,
+        mut expected,
+        allow_nonfinite,
+        progress,
+    } = input;
+    if checkpoint.header_only {
+        return Err(Error::Usage(format!(
+            "{spec}: only headers are available; verify needs the whole files (drop --header-only, or verify the original checkpoint)"
+        )));
+    }
+    let mut floats: Vec<Acc> = vec![Acc::default(); tensors.len()];
+    let mut ints: Vec<Option<IntRange>> = vec![None; tensors.len()];
+    let mut scanned = vec![false; tensors.len()];
+    let mut files = Vec::new();
+    let mut total = 0;
+    for (fi, f) in checkpoint.files.iter().enumerate() {
+        let mine: Vec<(usize, &Classified)> = tensors
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.tensor.file == fi)
+            .collect();
+        let FileScan {
+            sha256,
+            bytes,
+            partials,
+        } = verify_file(&f.path, f.header_bytes, &mine, progress)?;
+        total += bytes;
+        for (i, p) in partials {
+            match p {
+                Partial::Float(a) => {
+                    floats[i].merge(&a);
+                    scanned[i] = true;
+                }
+                Partial::Int(r) => {
+                    match &mut ints[i] {
+                        Some(x) => x.merge(&r),
+                        None => ints[i] = Some(r),
+                    }
+                    scanned[i] = true;
+                }
+                Partial::Skipped => {}
+            }
+        }
+        let name = file_name(&f.path);
+        let (want, from) = match expected.remove(&name) {
+            Some((h, s)) => (Some(h.to_ascii_lowercase()), Some(s)),
+            None => match cache_blob_sha256(&f.path) {
+                Some(h) => (Some(h), Some(HashSource::HubCache)),
+                None => (None, None),
+            },
+        };
+        files.push(FileIntegrity {
+            path: f.path.display().to_string(),
+            bytes,
+            matches: want.as_ref().map(|w| *w == sha256),
+            sha256,
+            expected: want,
+            expected_from: from,
+        });
+    }
+    if let Some((name, _)) = expected.into_iter().next() {
+        return Err(Error::Usage(format!(
+            "a sha256 is expected for `{name}`, which is not a file of {spec}"
+        )));
+    }
+    let mut stats = Vec::with_capacity(tensors.len());
+    let mut flags = Vec::new();
+    let mut buckets: BTreeMap<Bucket, BucketStats> = Bucket::ALL
+        .iter()
+        .map(|&b| (b, BucketStats::default()))
+        .collect();
+    for (i, t) in tensors.iter().enumerate() {
+        let a = &floats[i];
+        let int = ints[i];
+        let name = t.tensor.name.clone();
+        let (min, max, mean, std, zeros) = match int {
+            Some(r) => (int_number(r.min), int_number(r.max), None, None, r.zeros),
+            None if a.finite > 0 => (number(a.min), number(a.max), Some(a.mean), a.std(), a.zeros),
+            None => (None, None, None, None, a.zeros),
+        };
+        let s = TensorStats {
+            name: name.clone(),
+            bucket: t.class.bucket,
+            dtype: t.tensor.dtype.to_string(),
+            elements: t.tensor.elements,
+            scanned: scanned[i] || t.tensor.elements == 0,
+            nan: a.nan,
+            pos_inf: a.pos_inf,
+            neg_inf: a.neg_inf,
+            zeros,
+            subnormals: a.subnormals,
+            min,
+            max,
+            mean,
+            std,
+        };
+        let b = buckets.entry(t.class.bucket).or_default();
+        b.tensors += 1;
+        b.elements += s.elements;
+        b.nan += s.nan;
+        b.inf += s.pos_inf + s.neg_inf;
+        b.zeros += s.zeros;
+        b.subnormals += s.subnormals;
+        let n = s.elements;
+        let mut flag = |problem, detail: String| {
+            flags.push(Flag {
+                tensor: name.clone(),
+                problem,
+                detail,
+            })
+        };
+        if n > 0 && s.nan == n {
+            flag(Problem::AllNan, format!("all {n} values are NaN"));
+        } else if s.nan + s.pos_inf + s.neg_inf > 0 {
+            flag(
+                Problem::NonFinite,
+                format!(
+                    "{} NaN, {} +Inf, {} -Inf of {n}",
+                    s.nan, s.pos_inf, s.neg_inf
+                ),
+            );
+        }
+        if n > 0 && s.scanned && s.zeros == n {
+            flag(Problem::AllZero, format!("all {n} values are zero"));
+        }
+        let is_gamma = t.class.role == Role::Weight
+            && t.class
+                .key
+                .as_deref()
+                .is_some_and(|k| k.contains("LayerNorm"));
+        if let (true, Some(m)) = (is_gamma, s.mean) {
+            if !(GAMMA_RANGE.0..=GAMMA_RANGE.1).contains(&m) && s.zeros != n {
+                flag(
+                    Problem::GammaFarFromOne,
+                    format!("LayerNorm gamma mean {m:.4}, expected near 1"),
+                );
+            }
+        }
+        if t.class.bucket == Bucket::Embedding && s.std == Some(0.0) && n > 1 && s.zeros != n {
+            flag(
+                Problem::ConstantEmbedding,
+                "every value of the embedding table is the same".to_string(),
+            );
+        }
+        stats.push(s);
+    }
+    // NaN inside an all-NaN tensor is non-finite too.
+    let nonfinite = flags
+        .iter()
+        .any(|f| matches!(f.problem, Problem::NonFinite | Problem::AllNan));
+    let hashes_ok = files.iter().all(|f| f.matches != Some(false));
+    Ok(VerifyReport {
+        spec: spec.to_string(),
+        passed: hashes_ok && (allow_nonfinite || !nonfinite),
+        allow_nonfinite,
+        bytes: total,
+        files,
+        buckets,
+        flags,
+        tensors: stats,
+    })
+}

@@ -1,0 +1,567 @@
+//! Value statistics over raw little-endian tensor bytes, one kernel per dtype family.
+//!
+//! Bytes are decoded with `from_le_bytes` on exact chunks, never by casting a byte slice
+//! to a float slice, so alignment never matters. Special values are classified on the
+//! *source* format's bits (an F16 subnormal is a normal f32, but it is counted as the F16
+//! subnormal it is). Statistics cover finite values only: sums are taken per block in f64
+//! and blocks are merged with Chan et al.'s pairwise update, so the standard deviation
+//! does not suffer from the cancellation of a single `E[x²] - mean²`.
+
+use safetensors::Dtype;
+
+/// Elements per block: the unit of f64 accumulation.
+const BLOCK: usize = 4096;
+
+/// Running statistics of one tensor (or a piece of it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Acc {
+    /// Elements seen.
+    pub elements: u64,
+    /// NaN values.
+    pub nan: u64,
+    /// +Inf values.
+    pub pos_inf: u64,
+    /// -Inf values.
+    pub neg_inf: u64,
+    /// Zeros (+0 and -0).
+    pub zeros: u64,
+    /// Subnormal values, in the source format.
+    pub subnormals: u64,
+    /// Finite values (the ones the moments below describe).
+    pub finite: u64,
+    /// Smallest finite value.
+    pub min: f64,
+    /// Largest finite value.
+    pub max: f64,
+    /// Mean of the finite values.
+    pub mean: f64,
+    /// Sum of squared deviations from the mean (variance = m2 / finite).
+    pub m2: f64,
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Acc {
+            elements: 0,
+            nan: 0,
+            pos_inf: 0,
+            neg_inf: 0,
+            zeros: 0,
+            subnormals: 0,
+            finite: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            mean: 0.0,
+            m2: 0.0,
+        }
+    }
+}
+
+impl Acc {
+    /// Merge `o` into `self` (Chan, Golub, LeVeque 1979 for mean and m2).
+    pub fn merge(&mut self, o: &Acc) {
+        let n = self.finite + o.finite;
+        if o.finite > 0 {
+            let delta = o.mean - self.mean;
+            let (na, nb, nf) = (self.finite as f64, o.finite as f64, n as f64);
+            self.mean += delta * nb / nf;
+            self.m2 += o.m2 + delta * delta * na * nb / nf;
+        }
+        self.finite = n;
+        self.elements += o.elements;
+        self.nan += o.nan;
+        self.pos_inf += o.pos_inf;
+        self.neg_inf += o.neg_inf;
+        self.zeros += o.zeros;
+        self.subnormals += o.subnormals;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+
+    /// Fold in one block's finite values given as count, sum and sum of squares.
+    fn push_block(&mut self, count: u64, sum: f64, sumsq: f64, min: f64, max: f64) {
+        if count == 0 {
+            return;
+        }
+        let mean = sum / count as f64;
+        let m2 = (sumsq - sum * mean).max(0.0);
+        self.merge(&Acc {
+            finite: count,
+            mean,
+            m2,
+            min,
+            max,
+            ..Acc::default()
+        });
+    }
+
+    /// Population standard deviation of the finite values.
+    pub fn std(&self) -> Option<f64> {
+        (self.finite > 0).then(|| (self.m2 / self.finite as f64).sqrt())
+    }
+}
+
+/// Counts and moments of one block of decoded values; `class` gives each element's
+/// special-value class from its source bits.
+#[inline]
+fn block<F: Fn(usize) -> (f64, Class)>(acc: &mut Acc, len: usize, get: F) {
+    let (mut sum, mut sumsq, mut count) = (0.0f64, 0.0f64, 0u64);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for i in 0..len {
+        let (v, c) = get(i);
+        match c {
+            Class::Nan => acc.nan += 1,
+            Class::PosInf => acc.pos_inf += 1,
+            Class::NegInf => acc.neg_inf += 1,
+            Class::Zero | Class::Subnormal | Class::Normal => {
+                if c == Class::Zero {
+                    acc.zeros += 1;
+                } else if c == Class::Subnormal {
+                    acc.subnormals += 1;
+                }
+                sum += v;
+                sumsq += v * v;
+                count += 1;
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+    }
+    acc.elements += len as u64;
+    acc.push_block(count, sum, sumsq, lo, hi);
+}
+
+/// The class of a value in its source format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Not a number.
+    Nan,
+    /// +Inf.
+    PosInf,
+    /// -Inf.
+    NegInf,
+    /// ±0.
+    Zero,
+    /// Subnormal.
+    Subnormal,
+    /// Any other finite value.
+    Normal,
+}
+
+/// Class of an IEEE-style value from its exponent and mantissa fields.
+#[inline]
+fn ieee(exp: u32, exp_max: u32, mant: u32, negative: bool) -> Class {
+    if exp == exp_max {
+        if mant != 0 {
+            Class::Nan
+        } else if negative {
+            Class::NegInf
+        } else {
+            Class::PosInf
+        }
+    } else if exp == 0 {
+        if mant == 0 {
+            Class::Zero
+        } else {
+            Class::Subnormal
+        }
+    } else {
+        Class::Normal
+    }
+}
+
+/// F32: the hot path; a tight loop over u32 bits the compiler vectorises well.
+fn scan_f32(bytes: &[u8]) -> Acc {
+    let mut acc = Acc::default();
+    for chunk in bytes.chunks(BLOCK * 4) {
+        let n = chunk.len() / 4;
+        let (mut sum, mut sumsq) = (0.0f64, 0.0f64);
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        let (mut nan, mut pinf, mut ninf, mut zeros, mut sub) = (0u64, 0u64, 0u64, 0u64, 0u64);
+        for w in chunk.chunks_exact(4) {
+            let b = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            let exp = (b >> 23) & 0xff;
+            let mant = b & 0x7f_ffff;
+            let special = exp == 0xff;
+            nan += u64::from(special && mant != 0);
+            pinf += u64::from(b == 0x7f80_0000);
+            ninf += u64::from(b == 0xff80_0000);
+            zeros += u64::from(b & 0x7fff_ffff == 0);
+            sub += u64::from(exp == 0 && mant != 0);
+            let v = f32::from_bits(b);
+            let x = if special { 0.0 } else { v };
+            sum += f64::from(x);
+            sumsq += f64::from(x) * f64::from(x);
+            if !special {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        let count = n as u64 - nan - pinf - ninf;
+        acc.elements += n as u64;
+        acc.nan += nan;
+        acc.pos_inf += pinf;
+        acc.neg_inf += ninf;
+        acc.zeros += zeros;
+        acc.subnormals += sub;
+        acc.push_block(count, sum, sumsq, f64::from(lo), f64::from(hi));
+    }
+    acc
+}
+
+fn scan_f64(bytes: &[u8]) -> Acc {
+    let mut acc = Acc::default();
+    for chunk in bytes.chunks(BLOCK * 8) {
+        let words: Vec<u64> = chunk
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+            .collect();
+        block(&mut acc, words.len(), |i| {
+            let b = words[i];
+            let c = ieee(
+                ((b >> 52) & 0x7ff) as u32,
+                0x7ff,
+                u32::from(b & 0xf_ffff_ffff_ffff != 0),
+                b >> 63 == 1,
+            );
+            (f64::from_bits(b), c)
+        });
+    }
+    acc
+}
+
+/// 16-bit formats: F16 (5-bit exponent) and BF16 (8-bit exponent).
+fn scan_16(bytes: &[u8], bf16: bool) -> Acc {
+    let mut acc = Acc::default();
+    for chunk in bytes.chunks(BLOCK * 2) {
+        let halves: Vec<u16> = chunk
+            .chunks_exact(2)
+            .map(|w| u16::from_le_bytes([w[0], w[1]]))
+            .collect();
+        block(&mut acc, halves.len(), |i| {
+            let b = halves[i];
+            let negative = b >> 15 == 1;
+            if bf16 {
+                let c = ieee(
+                    u32::from((b >> 7) & 0xff),
+                    0xff,
+                    u32::from(b & 0x7f),
+                    negative,
+                );
+                (f64::from(half::bf16::from_bits(b).to_f32()), c)
+            } else {
+                let c = ieee(
+                    u32::from((b >> 10) & 0x1f),
+                    0x1f,
+                    u32::from(b & 0x3ff),
+                    negative,
+                );
+                (f64::from(half::f16::from_bits(b).to_f32()), c)
+            }
+        });
+    }
+    acc
+}
+
+/// Decode one 8-bit float of `dtype` into its value and class.
+pub fn decode_f8(dtype: Dtype, b: u8) -> (f64, Class) {
+    let negative = b & 0x80 != 0;
+    let sign = if negative { -1.0 } else { 1.0 };
+    let finite = |v: f64| {
+        let c = if v == 0.0 { Class::Zero } else { Class::Normal };
+        (v, c)
+    };
+    match dtype {
+        // OCP FP8 E4M3 ("fn"): bias 7, no infinities, S.1111.111 is NaN.
+        Dtype::F8_E4M3 => {
+            let (e, m) = (i32::from((b >> 3) & 0xf), f64::from(b & 0x7));
+            if e == 0xf && m == 7.0 {
+                (f64::NAN, Class::Nan)
+            } else if e == 0 {
+                let v = sign * m / 8.0 * 2f64.powi(-6);
+                (
+                    v,
+                    if m == 0.0 {
+                        Class::Zero
+                    } else {
+                        Class::Subnormal
+                    },
+                )
+            } else {
+                finite(sign * (1.0 + m / 8.0) * 2f64.powi(e - 7))
+            }
+        }
+        // OCP FP8 E5M2: IEEE-like, bias 15, infinities and NaNs at exponent 31.
+        Dtype::F8_E5M2 => {
+            let (e, m) = (u32::from((b >> 2) & 0x1f), u32::from(b & 0x3));
+            let c = ieee(e, 0x1f, m, negative);
+            let v = match c {
+                Class::Nan => f64::NAN,
+                Class::PosInf => f64::INFINITY,
+                Class::NegInf => f64::NEG_INFINITY,
+                Class::Zero => 0.0,
+                Class::Subnormal => sign * f64::from(m) / 4.0 * 2f64.powi(-14),
+                Class::Normal => sign * (1.0 + f64::from(m) / 4.0) * 2f64.powi(e as i32 - 15),
+            };
+            (v, c)
+        }
+        // FNUZ variants (Graphcore/AMD): bias one larger, 0x80 is the only NaN, no -0, no Inf.
+        Dtype::F8_E4M3FNUZ | Dtype::F8_E5M2FNUZ => {
+            if b == 0x80 {
+                return (f64::NAN, Class::Nan);
+            }
+            let (mbits, bias) = if dtype == Dtype::F8_E4M3FNUZ {
+                (3, 8)
+            } else {
+                (2, 16)
+            };
+            let e = i32::from((b & 0x7f) >> mbits);
+            let m = f64::from(b & ((1 << mbits) - 1));
+            let scale = f64::from(1u32 << mbits);
+            if e == 0 {
+                let v = sign * m / scale * 2f64.powi(1 - bias);
+                (
+                    v,
+                    if m == 0.0 {
+                        Class::Zero
+                    } else {
+                        Class::Subnormal
+                    },
+                )
+            } else {
+                finite(sign * (1.0 + m / scale) * 2f64.powi(e - bias))
+            }
+        }
+        // E8M0 (OCP MX scale): 2^(e-127), 0xFF is NaN; no sign, no zero.
+        _ => {
+            if b == 0xff {
+                (f64::NAN, Class::Nan)
+            } else {
+                finite(2f64.powi(i32::from(b) - 127))
+            }
+        }
+    }
+}
+
+fn scan_f8(bytes: &[u8], dtype: Dtype) -> Acc {
+    let table: Vec<(f64, Class)> = (0..=255u8).map(|b| decode_f8(dtype, b)).collect();
+    let mut acc = Acc::default();
+    for chunk in bytes.chunks(BLOCK) {
+        block(&mut acc, chunk.len(), |i| table[usize::from(chunk[i])]);
+    }
+    acc
+}
+
+/// Minimum and maximum of an integer tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntRange {
+    /// Smallest value.
+    pub min: i128,
+    /// Largest value.
+    pub max: i128,
+    /// Zeros.
+    pub zeros: u64,
+}
+
+impl IntRange {
+    /// Merge two ranges.
+    pub fn merge(&mut self, o: &IntRange) {
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.zeros += o.zeros;
+    }
+}
+
+/// Scan an integer (or boolean) tensor piece.
+pub fn scan_int(bytes: &[u8], dtype: Dtype) -> Option<IntRange> {
+    let width = match dtype {
+        Dtype::BOOL | Dtype::U8 | Dtype::I8 => 1,
+        Dtype::I16 | Dtype::U16 => 2,
+        Dtype::I32 | Dtype::U32 => 4,
+        Dtype::I64 | Dtype::U64 => 8,
+        _ => return None,
+    };
+    let value = |w: &[u8]| -> i128 {
+        let mut b = [0u8; 8];
+        b[..width].copy_from_slice(w);
+        let u = u64::from_le_bytes(b);
+        match dtype {
+            Dtype::I8 => i128::from(u as u8 as i8),
+            Dtype::I16 => i128::from(u as u16 as i16),
+            Dtype::I32 => i128::from(u as u32 as i32),
+            Dtype::I64 => i128::from(u as i64),
+            _ => i128::from(u),
+        }
+    };
+    let mut r: Option<IntRange> = None;
+    for w in bytes.chunks_exact(width) {
+        let v = value(w);
+        let z = u64::from(v == 0);
+        match &mut r {
+            None => {
+                r = Some(IntRange {
+                    min: v,
+                    max: v,
+                    zeros: z,
+                })
+            }
+            Some(r) => {
+                r.min = r.min.min(v);
+                r.max = r.max.max(v);
+                r.zeros += z;
+            }
+        }
+    }
+    r
+}
+
+/// Bytes per element for the dtypes whose values are scanned; `None` for the rest
+/// (sub-byte F4/F6 and complex C64 are hashed but not scanned).
+pub fn scanned_width(dtype: Dtype) -> Option<usize> {
+    match dtype {
+        Dtype::F64 | Dtype::I64 | Dtype::U64 => Some(8),
+        Dtype::F32 | Dtype::I32 | Dtype::U32 => Some(4),
+        Dtype::F16 | Dtype::BF16 | Dtype::I16 | Dtype::U16 => Some(2),
+        Dtype::F8_E4M3
+        | Dtype::F8_E5M2
+        | Dtype::F8_E4M3FNUZ
+        | Dtype::F8_E5M2FNUZ
+        | Dtype::F8_E8M0
+        | Dtype::U8
+        | Dtype::I8
+        | Dtype::BOOL => Some(1),
+        _ => None,
+    }
+}
+
+/// Statistics of one piece of a float tensor; `None` for non-float dtypes.
+pub fn scan_float(bytes: &[u8], dtype: Dtype) -> Option<Acc> {
+    Some(match dtype {
+        Dtype::F32 => scan_f32(bytes),
+        Dtype::F64 => scan_f64(bytes),
+        Dtype::F16 => scan_16(bytes, false),
+        Dtype::BF16 => scan_16(bytes, true),
+        Dtype::F8_E4M3
+        | Dtype::F8_E5M2
+        | Dtype::F8_E4M3FNUZ
+        | Dtype::F8_E5M2FNUZ
+        | Dtype::F8_E8M0 => scan_f8(bytes, dtype),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f32_bytes(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn arithmetic_progression_has_closed_form_moments() {
+        // 1..=n: mean (n+1)/2, population variance (n²-1)/12.
+        let n = 10_001u32;
+        let v: Vec<f32> = (1..=n).map(|i| i as f32).collect();
+        let a = scan_float(&f32_bytes(&v), Dtype::F32).unwrap();
+        let nf = f64::from(n);
+        assert_eq!(
+            (a.elements, a.finite, a.min, a.max),
+            (u64::from(n), u64::from(n), 1.0, nf)
+        );
+        assert!((a.mean - (nf + 1.0) / 2.0).abs() < 1e-9);
+        assert!((a.std().unwrap() - ((nf * nf - 1.0) / 12.0).sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn special_values_are_counted_and_kept_out_of_the_moments() {
+        let v = [
+            1.0f32,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            1e-40,
+            3.0,
+        ];
+        let a = scan_float(&f32_bytes(&v), Dtype::F32).unwrap();
+        assert_eq!(
+            (a.nan, a.pos_inf, a.neg_inf, a.zeros, a.subnormals, a.finite),
+            (1, 1, 1, 2, 1, 5)
+        );
+        assert_eq!((a.min, a.max), (-0.0, 3.0));
+        assert!((a.mean - (4.0 + 1e-40) / 5.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn merging_pieces_equals_scanning_the_whole() {
+        let v: Vec<f32> = (0..50_000)
+            .map(|i| ((i * 7919) % 1000) as f32 / 7.0 - 50.0)
+            .collect();
+        let bytes = f32_bytes(&v);
+        let whole = scan_float(&bytes, Dtype::F32).unwrap();
+        let mut merged = Acc::default();
+        for piece in bytes.chunks(4 * 333) {
+            merged.merge(&scan_float(piece, Dtype::F32).unwrap());
+        }
+        assert_eq!(
+            (whole.elements, whole.min, whole.max),
+            (merged.elements, merged.min, merged.max)
+        );
+        assert!((whole.mean - merged.mean).abs() < 1e-9);
+        assert!((whole.std().unwrap() - merged.std().unwrap()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn half_precision_subnormals_are_counted_in_their_own_format() {
+        // 0x0001 is the smallest F16 subnormal, a normal f32 once converted.
+        let bytes = [0x01u8, 0x00, 0x00, 0x7c, 0x01, 0x7e, 0x00, 0x3c];
+        let a = scan_float(&bytes, Dtype::F16).unwrap();
+        assert_eq!((a.subnormals, a.pos_inf, a.nan, a.finite), (1, 1, 1, 2));
+        let b = scan_float(
+            &[0x80, 0x3f, 0x80, 0xff, 0xc1, 0x7f, 0x01, 0x00],
+            Dtype::BF16,
+        )
+        .unwrap();
+        assert_eq!(
+            (b.finite, b.neg_inf, b.nan, b.subnormals, b.max),
+            (2, 1, 1, 1, 1.0)
+        );
+    }
+
+    #[test]
+    fn fp8_decoding_matches_the_ocp_tables() {
+        assert_eq!(decode_f8(Dtype::F8_E4M3, 0x7e).0, 448.0, "E4M3 max");
+        assert_eq!(decode_f8(Dtype::F8_E4M3, 0x7f).1, Class::Nan);
+        assert_eq!(
+            decode_f8(Dtype::F8_E4M3, 0x01).0,
+            2f64.powi(-9),
+            "E4M3 min subnormal"
+        );
+        assert_eq!(decode_f8(Dtype::F8_E5M2, 0x7b).0, 57344.0, "E5M2 max");
+        assert_eq!(decode_f8(Dtype::F8_E5M2, 0x7c).1, Class::PosInf);
+        assert_eq!(decode_f8(Dtype::F8_E5M2, 0xfc).1, Class::NegInf);
+        assert_eq!(decode_f8(Dtype::F8_E4M3FNUZ, 0x80).1, Class::Nan);
+        assert_eq!(decode_f8(Dtype::F8_E4M3FNUZ, 0x7f).0, 240.0, "E4M3FNUZ max");
+        assert_eq!(
+            decode_f8(Dtype::F8_E5M2FNUZ, 0x7f).0,
+            57344.0,
+            "E5M2FNUZ max"
+        );
+        assert_eq!(decode_f8(Dtype::F8_E8M0, 127).0, 1.0);
+        assert_eq!(decode_f8(Dtype::F8_E8M0, 0xff).1, Class::Nan);
+        assert_eq!(decode_f8(Dtype::F8_E4M3, 0x38).0, 1.0);
+        assert_eq!(decode_f8(Dtype::F8_E5M2, 0x3c).0, 1.0);
+    }
+
+    #[test]
+    fn integer_ranges_respect_signedness() {
+        let r = scan_int(&[0xff, 0x00, 0x7f], Dtype::I8).unwrap();
+        assert_eq!((r.min, r.max, r.zeros), (-1, 127, 1));
+        let u = scan_int(&[0xff, 0x00], Dtype::U8).unwrap();
+        assert_eq!((u.min, u.max), (0, 255));
+        let big = scan_int(&u64::MAX.to_le_bytes(), Dtype::U64).unwrap();
+        assert_eq!(big.max, i128::from(u64::MAX));
+    }
+}
