@@ -12,6 +12,6 @@ cargo build --release --quiet
 cargo run --release --quiet --example make_layout -- "$work/bert-base-uncased"
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check safetensors numpy
-"$work/venv/bin/python" bench/inspect.py target/release/paramaudit "$work/bert-base-uncased" "$runs"
+"$work/venv/bin/python" bench/inspect_bench.py target/release/paramaudit "$work/bert-base-uncased" "$runs"
 target/release/paramaudit inspect "$work/bert-base-uncased" --format json |
   python3 -c 'import json,sys; t=json.load(sys.stdin)["totals"]; print("paramaudit stored_elements: {:,}, parameters: {:,}".format(t["stored_elements"], t["parameters"]))'

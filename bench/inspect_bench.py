@@ -4,7 +4,7 @@ alternative a user would reach for: Python `safetensors` reading the same header
 (safe_open + every tensor's shape). Prints wall time (median of N runs, each a fresh
 process) and peak RSS (per process, from wait4) side by side.
 
-Usage: bench/inspect.py PARAMAUDIT_BINARY MODEL_DIR [RUNS]   (bench/inspect.sh sets it up)
+Usage: bench/inspect_bench.py PARAMAUDIT_BINARY MODEL_DIR [RUNS]   (bench/inspect.sh sets it up)
 """
 import os
 import statistics
