@@ -219,15 +219,24 @@ pub fn resolve(
     config: Option<&Path>,
     options: Fetch,
 ) -> Result<Resolved> {
-    let miss = match find_cached(&env.cache_dir, repo, revision)? {
-        Ok(mut cached) => {
-            if let Some(c) = config {
-                cached.resolved.config = Some(c.to_path_buf());
-            }
-            return Ok(cached.resolved);
-        }
-        Err(miss) => miss,
+    let mut resolved = match find_cached(&env.cache_dir, repo, revision)? {
+        Ok(cached) => cached.resolved,
+        Err(miss) => fetch_missing(env, repo, revision, options, miss)?,
     };
+    if let Some(c) = config {
+        resolved.config = Some(c.to_path_buf());
+    }
+    Ok(resolved)
+}
+
+/// What the cache lacks: an error offline, else the headers or a verified download.
+fn fetch_missing(
+    env: &HubEnv,
+    repo: &RepoId,
+    revision: &str,
+    options: Fetch,
+    miss: CacheMiss,
+) -> Result<Resolved> {
     let reason = match miss {
         CacheMiss::NoSafetensors => {
             return Err(Error::NoSafetensors {
@@ -249,27 +258,16 @@ pub fn resolve(
             reason,
         });
     }
-    let _ = reason;
     if options.header_only {
-        let mut resolved = super::download::fetch_headers(env, repo, revision, options.progress)?;
-        if let Some(c) = config {
-            resolved.config = Some(c.to_path_buf());
-        }
-        return Ok(resolved);
+        return super::download::fetch_headers(env, repo, revision, options.progress);
     }
     super::download::download_model(env, repo, revision, options.progress)?;
-    match find_cached(&env.cache_dir, repo, revision)? {
-        Ok(mut cached) => {
-            if let Some(c) = config {
-                cached.resolved.config = Some(c.to_path_buf());
-            }
-            Ok(cached.resolved)
-        }
-        Err(_) => Err(Error::Cache {
+    find_cached(&env.cache_dir, repo, revision)?
+        .map(|cached| cached.resolved)
+        .map_err(|_| Error::Cache {
             path: env.cache_dir.join(repo.cache_folder()),
             message: "the download finished but the snapshot is incomplete".to_string(),
-        }),
-    }
+        })
 }
 
 /// Shard names an index lists that are not present beside it.
