@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::sections::{self, Section};
+use super::sections::{self, Document, Section};
 use super::{Options, Render};
 use crate::compare::{CheckOutcome, Diff};
 use crate::formula::{Derivation, Dims};
@@ -46,25 +46,34 @@ fn write_section(s: &Section, level: &str, out: &mut dyn Write) -> io::Result<()
     Ok(())
 }
 
+fn write_doc(doc: &Document, out: &mut dyn Write) -> io::Result<()> {
+    let mark = match doc.passed {
+        Some(true) => "✅ ",
+        Some(false) => "❌ ",
+        None => "",
+    };
+    writeln!(out, "### {mark}paramaudit: {}", cell(&doc.title))?;
+    if !doc.lines.is_empty() {
+        writeln!(out)?;
+        for line in &doc.lines {
+            writeln!(out, "- {}", cell(line))?;
+        }
+    }
+    for s in &doc.sections {
+        write_section(s, "####", out)?;
+    }
+    if !doc.notes.is_empty() {
+        writeln!(out)?;
+        for n in &doc.notes {
+            writeln!(out, "> note: {n}")?;
+        }
+    }
+    Ok(())
+}
+
 impl Render for Markdown {
     fn report(&self, report: &Report, options: Options, out: &mut dyn Write) -> io::Result<()> {
-        let mut heading = sections::heading(report).into_iter();
-        if let Some(first) = heading.next() {
-            writeln!(out, "### paramaudit: {}\n", cell(&first))?;
-        }
-        for line in heading {
-            writeln!(out, "- {line}")?;
-        }
-        for s in sections::all(report, options) {
-            write_section(&s, "####", out)?;
-        }
-        if !report.notes.is_empty() {
-            writeln!(out)?;
-            for n in &report.notes {
-                writeln!(out, "> note: {n}")?;
-            }
-        }
-        Ok(())
+        write_doc(&sections::report_doc(report, options), out)
     }
 
     fn derivation(
@@ -73,37 +82,15 @@ impl Render for Markdown {
         derivation: &Derivation,
         out: &mut dyn Write,
     ) -> io::Result<()> {
-        writeln!(out, "### BERT family: {}", sections::dims_line(dims))?;
-        for s in sections::derivation(derivation) {
-            write_section(&s, "####", out)?;
-        }
-        Ok(())
+        write_doc(&sections::derivation_doc(dims, derivation), out)
     }
 
     fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(
-            out,
-            "### paramaudit diff: `{}` → `{}`",
-            cell(&diff.a),
-            cell(&diff.b)
-        )?;
-        for s in sections::diff(diff) {
-            write_section(&s, "####", out)?;
-        }
-        Ok(())
+        write_doc(&sections::diff_doc(diff), out)
     }
 
     fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()> {
-        let mark = if outcome.passed() { "✅" } else { "❌" };
-        writeln!(
-            out,
-            "### {mark} {}",
-            cell(&sections::check_verdict(outcome))
-        )?;
-        for s in sections::check(outcome) {
-            write_section(&s, "####", out)?;
-        }
-        Ok(())
+        write_doc(&sections::check_doc(outcome), out)
     }
 
     fn verify(
@@ -112,15 +99,6 @@ impl Render for Markdown {
         options: Options,
         out: &mut dyn Write,
     ) -> io::Result<()> {
-        let mark = if report.passed { "✅" } else { "❌" };
-        writeln!(
-            out,
-            "### {mark} {}",
-            cell(&sections::verify_verdict(report))
-        )?;
-        for s in sections::verify(report, options) {
-            write_section(&s, "####", out)?;
-        }
-        Ok(())
+        write_doc(&sections::verify_doc(report, options), out)
     }
 }

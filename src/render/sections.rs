@@ -29,6 +29,67 @@ fn section(title: impl Into<String>, columns: &[(&'static str, bool)]) -> Sectio
     }
 }
 
+/// A rendered-to-be document: a title, lines under it, tables, closing notes. The text
+/// and Markdown renderers only style documents; every command builds one here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// The first line (a Markdown heading).
+    pub title: String,
+    /// Lines under the title (a Markdown list).
+    pub lines: Vec<String>,
+    /// The tables.
+    pub sections: Vec<Section>,
+    /// Closing remarks.
+    pub notes: Vec<String>,
+    /// For verdicts (`check`, `verify`): whether it passed.
+    pub passed: Option<bool>,
+}
+
+impl Document {
+    fn new(title: String, sections: Vec<Section>) -> Document {
+        Document {
+            title,
+            lines: Vec::new(),
+            sections,
+            notes: Vec::new(),
+            passed: None,
+        }
+    }
+}
+
+/// The `inspect` report.
+pub fn report_doc(report: &Report, options: super::Options) -> Document {
+    let mut lines = heading(report).into_iter();
+    let mut doc = Document::new(lines.next().unwrap_or_default(), all(report, options));
+    doc.lines = lines.collect();
+    doc.notes = report.notes.clone();
+    doc
+}
+
+/// The `formula` derivation.
+pub fn derivation_doc(dims: &Dims, d: &Derivation) -> Document {
+    Document::new(format!("BERT family, {}", dims_line(dims)), derivation(d))
+}
+
+/// The `diff` output.
+pub fn diff_doc(d: &crate::compare::Diff) -> Document {
+    Document::new(format!("diff: a = {}, b = {}", d.a, d.b), diff(d))
+}
+
+/// The `check` output.
+pub fn check_doc(c: &crate::compare::CheckOutcome) -> Document {
+    let mut doc = Document::new(check_verdict(c), check(c));
+    doc.passed = Some(c.passed());
+    doc
+}
+
+/// The `verify` output.
+pub fn verify_doc(r: &crate::verify::VerifyReport, options: super::Options) -> Document {
+    let mut doc = Document::new(verify_verdict(r), verify(r, options));
+    doc.passed = Some(r.passed);
+    doc
+}
+
 /// The lines above the tables: what was read, with which dimensions, and the totals.
 pub fn heading(report: &Report) -> Vec<String> {
     let s = &report.source;

@@ -6,7 +6,7 @@ use tabled::builder::Builder;
 use tabled::settings::object::Columns;
 use tabled::settings::{Alignment, Style};
 
-use super::sections::{self, Section};
+use super::sections::{self, Document, Section};
 use super::{Options, Render};
 use crate::compare::{CheckOutcome, Diff};
 use crate::formula::{Derivation, Dims};
@@ -33,21 +33,26 @@ fn write_section(s: &Section, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{t}")
 }
 
+fn write_doc(doc: &Document, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{}", doc.title)?;
+    for line in &doc.lines {
+        writeln!(out, "{line}")?;
+    }
+    for s in &doc.sections {
+        write_section(s, out)?;
+    }
+    if !doc.notes.is_empty() {
+        writeln!(out)?;
+        for n in &doc.notes {
+            writeln!(out, "note: {n}")?;
+        }
+    }
+    Ok(())
+}
+
 impl Render for Table {
     fn report(&self, report: &Report, options: Options, out: &mut dyn Write) -> io::Result<()> {
-        for line in sections::heading(report) {
-            writeln!(out, "{line}")?;
-        }
-        for s in sections::all(report, options) {
-            write_section(&s, out)?;
-        }
-        if !report.notes.is_empty() {
-            writeln!(out)?;
-            for n in &report.notes {
-                writeln!(out, "note: {n}")?;
-            }
-        }
-        Ok(())
+        write_doc(&sections::report_doc(report, options), out)
     }
 
     fn derivation(
@@ -56,27 +61,15 @@ impl Render for Table {
         derivation: &Derivation,
         out: &mut dyn Write,
     ) -> io::Result<()> {
-        writeln!(out, "BERT family, {}", sections::dims_line(dims))?;
-        for s in sections::derivation(derivation) {
-            write_section(&s, out)?;
-        }
-        Ok(())
+        write_doc(&sections::derivation_doc(dims, derivation), out)
     }
 
     fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "diff: a = {}, b = {}", diff.a, diff.b)?;
-        for s in sections::diff(diff) {
-            write_section(&s, out)?;
-        }
-        Ok(())
+        write_doc(&sections::diff_doc(diff), out)
     }
 
     fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "{}", sections::check_verdict(outcome))?;
-        for s in sections::check(outcome) {
-            write_section(&s, out)?;
-        }
-        Ok(())
+        write_doc(&sections::check_doc(outcome), out)
     }
 
     fn verify(
@@ -85,10 +78,6 @@ impl Render for Table {
         options: Options,
         out: &mut dyn Write,
     ) -> io::Result<()> {
-        writeln!(out, "{}", sections::verify_verdict(report))?;
-        for s in sections::verify(report, options) {
-            write_section(&s, out)?;
-        }
-        Ok(())
+        write_doc(&sections::verify_doc(report, options), out)
     }
 }
