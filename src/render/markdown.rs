@@ -2,12 +2,8 @@
 
 use std::io::{self, Write};
 
-use super::sections::{self, Document, Section};
-use super::{Options, Render};
-use crate::compare::{CheckOutcome, Diff};
-use crate::formula::{Derivation, Dims};
-use crate::reconcile::Report;
-use crate::verify::VerifyReport;
+use super::sections::{Document, Section};
+use super::DocumentRenderer;
 
 /// Markdown tables with right-aligned number columns.
 pub struct Markdown;
@@ -46,59 +42,29 @@ fn write_section(s: &Section, level: &str, out: &mut dyn Write) -> io::Result<()
     Ok(())
 }
 
-fn write_doc(doc: &Document, out: &mut dyn Write) -> io::Result<()> {
-    let mark = match doc.passed {
-        Some(true) => "✅ ",
-        Some(false) => "❌ ",
-        None => "",
-    };
-    writeln!(out, "### {mark}paramaudit: {}", cell(&doc.title))?;
-    if !doc.lines.is_empty() {
-        writeln!(out)?;
-        for line in &doc.lines {
-            writeln!(out, "- {}", cell(line))?;
+impl DocumentRenderer for Markdown {
+    fn write_doc(&self, doc: &Document, out: &mut dyn Write) -> io::Result<()> {
+        let mark = match doc.passed {
+            Some(true) => "✅ ",
+            Some(false) => "❌ ",
+            None => "",
+        };
+        writeln!(out, "### {mark}paramaudit: {}", cell(&doc.title))?;
+        if !doc.lines.is_empty() {
+            writeln!(out)?;
+            for line in &doc.lines {
+                writeln!(out, "- {}", cell(line))?;
+            }
         }
-    }
-    for s in &doc.sections {
-        write_section(s, "####", out)?;
-    }
-    if !doc.notes.is_empty() {
-        writeln!(out)?;
-        for n in &doc.notes {
-            writeln!(out, "> note: {n}")?;
+        for s in &doc.sections {
+            write_section(s, "####", out)?;
         }
-    }
-    Ok(())
-}
-
-impl Render for Markdown {
-    fn report(&self, report: &Report, options: Options, out: &mut dyn Write) -> io::Result<()> {
-        write_doc(&sections::report_doc(report, options), out)
-    }
-
-    fn derivation(
-        &self,
-        dims: &Dims,
-        derivation: &Derivation,
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
-        write_doc(&sections::derivation_doc(dims, derivation), out)
-    }
-
-    fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()> {
-        write_doc(&sections::diff_doc(diff), out)
-    }
-
-    fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()> {
-        write_doc(&sections::check_doc(outcome), out)
-    }
-
-    fn verify(
-        &self,
-        report: &VerifyReport,
-        options: Options,
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
-        write_doc(&sections::verify_doc(report, options), out)
+        if !doc.notes.is_empty() {
+            writeln!(out)?;
+            for n in &doc.notes {
+                writeln!(out, "> note: {n}")?;
+            }
+        }
+        Ok(())
     }
 }

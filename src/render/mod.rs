@@ -55,6 +55,45 @@ pub trait Render {
     ) -> io::Result<()>;
 }
 
+/// A renderer that styles the [`sections::Document`] every command builds (text,
+/// Markdown); [`Render`] follows for free.
+pub trait DocumentRenderer {
+    /// Write one document.
+    fn write_doc(&self, doc: &sections::Document, out: &mut dyn Write) -> io::Result<()>;
+}
+
+impl<T: DocumentRenderer> Render for T {
+    fn report(&self, report: &Report, options: Options, out: &mut dyn Write) -> io::Result<()> {
+        self.write_doc(&sections::report_doc(report, options), out)
+    }
+
+    fn derivation(
+        &self,
+        dims: &Dims,
+        derivation: &Derivation,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        self.write_doc(&sections::derivation_doc(dims, derivation), out)
+    }
+
+    fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()> {
+        self.write_doc(&sections::diff_doc(diff), out)
+    }
+
+    fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()> {
+        self.write_doc(&sections::check_doc(outcome), out)
+    }
+
+    fn verify(
+        &self,
+        report: &VerifyReport,
+        options: Options,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        self.write_doc(&sections::verify_doc(report, options), out)
+    }
+}
+
 /// The renderer for `format`.
 pub fn renderer(format: Format) -> &'static dyn Render {
     match format {

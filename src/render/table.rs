@@ -6,12 +6,8 @@ use tabled::builder::Builder;
 use tabled::settings::object::Columns;
 use tabled::settings::{Alignment, Style};
 
-use super::sections::{self, Document, Section};
-use super::{Options, Render};
-use crate::compare::{CheckOutcome, Diff};
-use crate::formula::{Derivation, Dims};
-use crate::reconcile::Report;
-use crate::verify::VerifyReport;
+use super::sections::{Document, Section};
+use super::DocumentRenderer;
 
 /// The human-readable default format.
 pub struct Table;
@@ -33,51 +29,21 @@ fn write_section(s: &Section, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{t}")
 }
 
-fn write_doc(doc: &Document, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{}", doc.title)?;
-    for line in &doc.lines {
-        writeln!(out, "{line}")?;
-    }
-    for s in &doc.sections {
-        write_section(s, out)?;
-    }
-    if !doc.notes.is_empty() {
-        writeln!(out)?;
-        for n in &doc.notes {
-            writeln!(out, "note: {n}")?;
+impl DocumentRenderer for Table {
+    fn write_doc(&self, doc: &Document, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{}", doc.title)?;
+        for line in &doc.lines {
+            writeln!(out, "{line}")?;
         }
-    }
-    Ok(())
-}
-
-impl Render for Table {
-    fn report(&self, report: &Report, options: Options, out: &mut dyn Write) -> io::Result<()> {
-        write_doc(&sections::report_doc(report, options), out)
-    }
-
-    fn derivation(
-        &self,
-        dims: &Dims,
-        derivation: &Derivation,
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
-        write_doc(&sections::derivation_doc(dims, derivation), out)
-    }
-
-    fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()> {
-        write_doc(&sections::diff_doc(diff), out)
-    }
-
-    fn check(&self, outcome: &CheckOutcome, out: &mut dyn Write) -> io::Result<()> {
-        write_doc(&sections::check_doc(outcome), out)
-    }
-
-    fn verify(
-        &self,
-        report: &VerifyReport,
-        options: Options,
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
-        write_doc(&sections::verify_doc(report, options), out)
+        for s in &doc.sections {
+            write_section(s, out)?;
+        }
+        if !doc.notes.is_empty() {
+            writeln!(out)?;
+            for n in &doc.notes {
+                writeln!(out, "note: {n}")?;
+            }
+        }
+        Ok(())
     }
 }
