@@ -39,12 +39,12 @@ pub struct FileMeta {
     pub lfs: bool,
 }
 
-fn agent() -> ureq::Agent {
+fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .max_redirects(0)
         .max_redirects_will_error(false)
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
+        .timeout_global(Some(timeout))
         .build()
         .into()
 }
@@ -70,7 +70,7 @@ pub fn head(
     revision: &str,
     filename: &str,
 ) -> Result<Option<FileMeta>> {
-    let agent = agent();
+    let agent = agent(env.etag_timeout);
     let rev = revision.replace('/', "%2F");
     let first = format!(
         "{}/{}/resolve/{rev}/{filename}",
@@ -325,7 +325,7 @@ fn get_range(env: &HubEnv, url: &str, start: u64, end: u64, total: u64) -> Resul
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(MAX_REDIRECTS)
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
+        .timeout_global(Some(env.download_timeout))
         .build()
         .into();
     let mut attempt = 0;

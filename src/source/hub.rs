@@ -30,6 +30,10 @@ pub struct HubEnv {
     pub cache_dir: PathBuf,
     /// `HF_HUB_OFFLINE` or `--offline`: never touch the network.
     pub offline: bool,
+    /// `HF_HUB_ETAG_TIMEOUT` (seconds, default 10): limit for each metadata request.
+    pub etag_timeout: std::time::Duration,
+    /// `HF_HUB_DOWNLOAD_TIMEOUT` (seconds, default 10): limit for each ranged header read.
+    pub download_timeout: std::time::Duration,
 }
 
 fn truthy(v: &str) -> bool {
@@ -62,7 +66,16 @@ impl HubEnv {
                 })
             })
             .unwrap_or_else(|| PathBuf::from(".cache/huggingface/hub"));
+        let seconds = |k: &str| {
+            let secs = non_empty(k)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .unwrap_or(10.0);
+            std::time::Duration::from_secs_f64(secs.min(86_400.0))
+        };
         HubEnv {
+            etag_timeout: seconds("HF_HUB_ETAG_TIMEOUT"),
+            download_timeout: seconds("HF_HUB_DOWNLOAD_TIMEOUT"),
             endpoint,
             token: non_empty("HF_TOKEN"),
             cache_dir,
@@ -321,6 +334,13 @@ mod tests {
         assert_eq!(d.endpoint, DEFAULT_ENDPOINT);
         assert!(!d.offline);
         assert_eq!(d.token, None);
+        assert_eq!(d.etag_timeout, std::time::Duration::from_secs(10));
+        let t = env(&[
+            ("HF_HUB_ETAG_TIMEOUT", "0.5"),
+            ("HF_HUB_DOWNLOAD_TIMEOUT", "x"),
+        ]);
+        assert_eq!(t.etag_timeout, std::time::Duration::from_millis(500));
+        assert_eq!(t.download_timeout, std::time::Duration::from_secs(10));
     }
 
     #[test]

@@ -455,3 +455,25 @@ fn hf_token_is_sent_for_private_repos() {
     let r: Report = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(r.totals.parameters, 12_968);
 }
+
+#[test]
+fn a_hung_hub_times_out_after_hf_hub_etag_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = hub_server::start(vec![tiny_repo("org/tiny", "bert-model")], &[], Fault::Stall);
+    let started = std::time::Instant::now();
+    let out = output(
+        paramaudit(tmp.path())
+            .env("HF_HOME", tmp.path())
+            .env("HF_ENDPOINT", server.endpoint())
+            .env("HF_HUB_ETAG_TIMEOUT", "1")
+            .args(["inspect", "org/tiny"]),
+    );
+    let took = started.elapsed();
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("cannot reach the Hub") && out.stderr.contains("imeout"),
+        "{}",
+        out.stderr
+    );
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+}

@@ -99,6 +99,8 @@ pub enum Fault {
     Gated,
     /// Hub requests without `Authorization: Bearer <token>` answer 401 (a private repo).
     RequireToken(&'static str),
+    /// Hub requests get no answer for 30 s (a hung server).
+    Stall,
 }
 
 struct State {
@@ -369,6 +371,10 @@ fn handle(mut conn: TcpStream, state: &State, is_cdn: bool) -> std::io::Result<(
         }
         Fault::Unauthorized => return error(&mut conn, "401 Unauthorized", None),
         Fault::Gated => return error(&mut conn, "403 Forbidden", Some("GatedRepo")),
+        Fault::Stall => {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            return Ok(());
+        }
         Fault::RequireToken(t)
             if req.headers.get("authorization") != Some(&format!("Bearer {t}")) =>
         {
