@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// model not found or not cached, malformed expectations).
 ///
 /// Environment: HF_HUB_CACHE, HF_HOME (cache at $HF_HOME/hub), HF_HUB_OFFLINE,
-/// HF_ENDPOINT, HF_TOKEN, as in the Python huggingface_hub.
+/// HF_ENDPOINT, HF_TOKEN, HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT, as in the Python
+/// huggingface_hub.
 #[derive(Debug, Parser)]
 #[command(name = "paramaudit", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
