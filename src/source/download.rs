@@ -197,6 +197,22 @@ pub fn verify(path: &Path, meta: &FileMeta) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Point a snapshot entry at its blob: a relative symlink, as Python makes (a copy where
+/// symlinks do not exist).
+fn link(relative: &Path, blob: &Path, pointer: &Path) -> Result<()> {
+    #[cfg(unix)]
+    let made = {
+        let _ = blob;
+        std::os::unix::fs::symlink(relative, pointer)
+    };
+    #[cfg(not(unix))]
+    let made = {
+        let _ = relative;
+        std::fs::copy(blob, pointer).map(|_| ())
+    };
+    made.map_err(|e| Error::io(pointer, e))
+}
+
 /// Download one file with hf-hub, verify it, and return its snapshot path.
 pub fn fetch(
     env: &HubEnv,
@@ -205,6 +221,23 @@ pub fn fetch(
     filename: &str,
     progress: bool,
 ) -> Result<PathBuf> {
+    let repo_dir = env.cache_dir.join(repo.cache_folder());
+    let blob = repo_dir.join("blobs").join(&meta.etag);
+    let pointer = repo_dir.join("snapshots").join(&meta.commit).join(filename);
+    // A blob already cached (another revision, an interrupted run) is reused once it
+    // verifies: only the snapshot link is missing.
+    if blob.is_file() && verify(&blob, meta).is_ok() {
+        if std::fs::symlink_metadata(&pointer).is_err() {
+            let dir = pointer.parent().unwrap_or(&repo_dir);
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            let target = Path::new("../..").join(
+                std::iter::repeat_n("..", filename.matches('/').count()).collect::<PathBuf>(),
+            );
+            let target = target.join("blobs").join(&meta.etag);
+            link(&target, &blob, &pointer)?;
+        }
+        return Ok(pointer);
+    }
     let api = hf_hub::api::sync::ApiBuilder::new()
         .with_endpoint(env.endpoint.clone())
         .with_cache_dir(env.cache_dir.clone())
@@ -219,9 +252,6 @@ pub fn fetch(
         hf_hub::RepoType::Model,
         meta.commit.clone(),
     ));
-    let repo_dir = env.cache_dir.join(repo.cache_folder());
-    let blob = repo_dir.join("blobs").join(&meta.etag);
-    let pointer = repo_dir.join("snapshots").join(&meta.commit).join(filename);
     let cleanup = || {
         let _ = std::fs::remove_file(&pointer);
         let _ = std::fs::remove_file(&blob);

@@ -477,3 +477,46 @@ fn a_hung_hub_times_out_after_hf_hub_etag_timeout() {
     );
     assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
 }
+
+#[test]
+fn blobs_already_in_the_cache_are_reused_not_downloaded_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = hub_server::start(
+        vec![tiny_repo("org/sharded", "bert-for-pretraining-sharded")],
+        &[],
+        Fault::None,
+    );
+    let first = hub_run(
+        tmp.path(),
+        &server.endpoint(),
+        &["inspect", "org/sharded", "--format", "json"],
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let cdn_gets =
+        |s: &hub_server::HubServer| s.log().iter().filter(|l| l.starts_with("GET cdn")).count();
+    let after_first = cdn_gets(&server);
+    // Lose one snapshot link (an interrupted or pruned snapshot): its blob is still there.
+    let snap = tmp
+        .path()
+        .join("hub/models--org--sharded/snapshots")
+        .join(TINY_COMMIT);
+    std::fs::remove_file(snap.join("model-00002-of-00003.safetensors")).unwrap();
+    let again = hub_run(
+        tmp.path(),
+        &server.endpoint(),
+        &["inspect", "org/sharded", "--format", "json"],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.stdout, first.stdout);
+    assert_eq!(
+        cdn_gets(&server),
+        after_first,
+        "no weights downloaded again"
+    );
+    assert!(
+        std::fs::symlink_metadata(snap.join("model-00002-of-00003.safetensors"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
