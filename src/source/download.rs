@@ -112,8 +112,13 @@ pub fn head(
                     .clone()
                     .or_else(|| header(&resp, "etag"))
                     .ok_or_else(|| hub_error(&url, "answer has no ETag"))?;
-                if !etag.bytes().all(|b| b.is_ascii_hexdigit()) || etag.is_empty() {
-                    return Err(hub_error(&url, format!("ETag `{etag}` is not a hash")));
+                // A weak validator prefix (W/"...") is not part of the hash.
+                let etag = etag.trim_start_matches("W/").trim_matches('"').to_string();
+                // The etag names a file in the cache: only a hash of the expected length.
+                let want_len = if linked.is_some() { 64 } else { 40 };
+                if etag.len() != want_len || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    let kind = if linked.is_some() { "an LFS sha256" } else { "a git sha1" };
+                    return Err(hub_error(&url, format!("ETag `{etag}` is not {kind}")));
                 }
                 let size = match header(&resp, "x-linked-size") {
                     Some(s) => Some(s.parse::<u64>().map_err(|_| hub_error(&url, format!("X-Linked-Size `{s}` is not a number")))?),
