@@ -520,3 +520,24 @@ fn blobs_already_in_the_cache_are_reused_not_downloaded_again() {
             .is_symlink()
     );
 }
+
+#[test]
+fn malformed_hub_headers_are_refused_before_anything_is_written() {
+    for (fault, needle) in [
+        (
+            Fault::EvilEtag,
+            "ETag `../../../escape` is not an LFS sha256",
+        ),
+        (Fault::NoCommit, "answer has no X-Repo-Commit header"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let server = hub_server::start(vec![tiny_repo("org/tiny", "bert-model")], &[], fault);
+        let out = hub_run(&home, &server.endpoint(), &["inspect", "org/tiny"]);
+        assert_eq!(out.code, 2, "{fault:?}");
+        assert!(out.stderr.contains(needle), "{fault:?}: {}", out.stderr);
+        assert!(blobs(&home).is_empty(), "{fault:?}");
+        assert!(!tmp.path().join("escape").exists());
+    }
+}

@@ -101,6 +101,10 @@ pub enum Fault {
     RequireToken(&'static str),
     /// Hub requests get no answer for 30 s (a hung server).
     Stall,
+    /// LFS answers carry a path instead of a hash in X-Linked-Etag.
+    EvilEtag,
+    /// Answers lack X-Repo-Commit.
+    NoCommit,
 }
 
 struct State {
@@ -409,10 +413,18 @@ fn handle(mut conn: TcpStream, state: &State, is_cdn: bool) -> std::io::Result<(
     let Some(file) = repo.files.get(filename) else {
         return error(&mut conn, "404 Not Found", Some("EntryNotFound"));
     };
-    let mut h = vec![("X-Repo-Commit".to_string(), repo.commit.clone())];
+    let mut h = Vec::new();
+    if state.fault != Fault::NoCommit {
+        h.push(("X-Repo-Commit".to_string(), repo.commit.clone()));
+    }
     if file.lfs {
+        let linked = if state.fault == Fault::EvilEtag {
+            "../../../escape".to_string()
+        } else {
+            file.etag.clone()
+        };
         h.push(("ETag".into(), format!("\"{}\"", &file.etag)));
-        h.push(("X-Linked-Etag".into(), format!("\"{}\"", file.etag)));
+        h.push(("X-Linked-Etag".into(), format!("\"{linked}\"")));
         h.push(("X-Linked-Size".into(), file.size.to_string()));
         h.push((
             "Location".into(),
