@@ -166,15 +166,19 @@ pub fn head(
                 if attempt >= MAX_ATTEMPTS {
                     return Err(hub_error(&url, format!("HTTP {status} after {MAX_ATTEMPTS} attempts")));
                 }
-                let wait = header(&resp, "retry-after")
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
-                    .unwrap_or_else(|| backoff(attempt));
-                std::thread::sleep(wait);
+                std::thread::sleep(retry_wait(&resp, attempt));
             }
             other => return Err(hub_error(&url, format!("unexpected HTTP {other}"))),
         }
     }
+}
+
+/// How long to wait before retrying a 429 or 5xx: its Retry-After (capped), else backoff.
+fn retry_wait(resp: &ureq::http::Response<ureq::Body>, attempt: u32) -> Duration {
+    header(resp, "retry-after")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
+        .unwrap_or_else(|| backoff(attempt))
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -302,42 +306,61 @@ pub fn fetch(
     Ok(pointer)
 }
 
+/// Which weights file a repository has at `revision`: `model.safetensors`, else the shard
+/// index; a clear error (naming `pytorch_model.bin` when that is all there is) otherwise.
+fn locate_weights(env: &HubEnv, repo: &RepoId, revision: &str) -> Result<(&'static str, FileMeta)> {
+    if let Some(m) = head(env, repo, revision, SINGLE_FILE)? {
+        return Ok((SINGLE_FILE, m));
+    }
+    if let Some(m) = head(env, repo, revision, INDEX_FILE)? {
+        return Ok((INDEX_FILE, m));
+    }
+    let bin = head(env, repo, revision, "pytorch_model.bin")?.is_some();
+    Err(Error::NoSafetensors {
+        repo: repo.as_str().to_string(),
+        revision: revision.to_string(),
+        message: if bin {
+            format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}, only pytorch_model.bin (PyTorch pickle weights; convert them to safetensors first)")
+        } else {
+            format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}")
+        },
+    })
+}
+
+/// HEAD a shard the index names, at the index's commit.
+fn head_shard(env: &HubEnv, repo: &RepoId, index: &FileMeta, shard: &str) -> Result<FileMeta> {
+    head(env, repo, &index.commit, shard)?.ok_or_else(|| {
+        hub_error(
+            &index.url,
+            format!("shard `{shard}` named in the index is not in the repository"),
+        )
+    })
+}
+
+/// Download `config.json` at `commit`, when the repository has one.
+fn fetch_config(
+    env: &HubEnv,
+    repo: &RepoId,
+    commit: &str,
+    progress: bool,
+) -> Result<Option<PathBuf>> {
+    head(env, repo, commit, CONFIG_FILE)?
+        .map(|m| fetch(env, repo, &m, CONFIG_FILE, progress))
+        .transpose()
+}
+
 /// Download what `inspect` needs (weights and config) into the cache and record the ref.
 pub fn download_model(env: &HubEnv, repo: &RepoId, revision: &str, progress: bool) -> Result<()> {
-    let (weights, meta) = match head(env, repo, revision, SINGLE_FILE)? {
-        Some(m) => (SINGLE_FILE, m),
-        None => match head(env, repo, revision, INDEX_FILE)? {
-            Some(m) => (INDEX_FILE, m),
-            None => {
-                let bin = head(env, repo, revision, "pytorch_model.bin")?.is_some();
-                return Err(Error::NoSafetensors {
-                    repo: repo.as_str().to_string(),
-                    revision: revision.to_string(),
-                    message: if bin {
-                        format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}, only pytorch_model.bin (PyTorch pickle weights; convert them to safetensors first)")
-                    } else {
-                        format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}")
-                    },
-                });
-            }
-        },
-    };
+    let (weights, meta) = locate_weights(env, repo, revision)?;
     let path = fetch(env, repo, &meta, weights, progress)?;
     if weights == INDEX_FILE {
         let index = crate::checkpoint::ShardIndex::read(&path)?;
         for shard in index.shards {
-            let m = head(env, repo, &meta.commit, &shard)?.ok_or_else(|| {
-                hub_error(
-                    &meta.url,
-                    format!("shard `{shard}` named in the index is not in the repository"),
-                )
-            })?;
+            let m = head_shard(env, repo, &meta, &shard)?;
             fetch(env, repo, &m, &shard, progress)?;
         }
     }
-    if let Some(m) = head(env, repo, &meta.commit, CONFIG_FILE)? {
-        fetch(env, repo, &m, CONFIG_FILE, progress)?;
-    }
+    fetch_config(env, repo, &meta.commit, progress)?;
     if !super::hub::is_commit(revision) {
         let refs = env.cache_dir.join(repo.cache_folder()).join("refs");
         let ref_file = refs.join(revision);
@@ -387,11 +410,7 @@ fn get_range(env: &HubEnv, url: &str, start: u64, end: u64, total: u64) -> Resul
             416 => return Err(hub_error(url, format!("range {start}-{end} not satisfiable (416): the file is shorter than its header says"))),
             429 | 500..=599 if attempt + 1 < MAX_ATTEMPTS => {
                 attempt += 1;
-                let wait = header(&resp, "retry-after")
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
-                    .unwrap_or_else(|| backoff(attempt));
-                std::thread::sleep(wait);
+                std::thread::sleep(retry_wait(&resp, attempt));
                 continue;
             }
             other => return Err(hub_error(url, format!("ranged read answered HTTP {other}"))),
@@ -469,39 +488,24 @@ pub fn fetch_headers(
     revision: &str,
     progress: bool,
 ) -> Result<Resolved> {
-    let (files, index, commit) = match head(env, repo, revision, SINGLE_FILE)? {
-        Some(meta) => (
-            vec![read_header(env, &meta, SINGLE_FILE)?],
-            None,
-            meta.commit,
-        ),
-        None => {
-            let meta =
-                head(env, repo, revision, INDEX_FILE)?.ok_or_else(|| Error::NoSafetensors {
-                    repo: repo.as_str().to_string(),
-                    revision: revision.to_string(),
-                    message: format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}"),
-                })?;
-            let path = fetch(env, repo, &meta, INDEX_FILE, progress)?;
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            let parsed = crate::checkpoint::ShardIndex::parse(&path, &text)?;
-            let mut files = Vec::with_capacity(parsed.shards.len());
-            for shard in &parsed.shards {
-                let m = head(env, repo, &meta.commit, shard)?.ok_or_else(|| {
-                    hub_error(
-                        &meta.url,
-                        format!("shard `{shard}` named in the index is not in the repository"),
-                    )
-                })?;
-                files.push(read_header(env, &m, shard)?);
-            }
-            (files, Some((path, text)), meta.commit)
+    let (weights, meta) = locate_weights(env, repo, revision)?;
+    let (files, index) = if weights == SINGLE_FILE {
+        (vec![read_header(env, &meta, SINGLE_FILE)?], None)
+    } else {
+        let path = fetch(env, repo, &meta, INDEX_FILE, progress)?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let parsed = crate::checkpoint::ShardIndex::parse(&path, &text)?;
+        let mut files = Vec::with_capacity(parsed.shards.len());
+        for shard in &parsed.shards {
+            files.push(read_header(
+                env,
+                &head_shard(env, repo, &meta, shard)?,
+                shard,
+            )?);
         }
+        (files, Some((path, text)))
     };
-    let config = match head(env, repo, &commit, CONFIG_FILE)? {
-        Some(m) => Some(fetch(env, repo, &m, CONFIG_FILE, progress)?),
-        None => None,
-    };
+    let config = fetch_config(env, repo, &meta.commit, progress)?;
     Ok(Resolved {
         spec: repo.as_str().to_string(),
         layout: super::Layout::Remote(super::RemoteHeaders { files, index }),
