@@ -174,8 +174,7 @@ pub fn open_file(path: &Path, file: usize) -> Result<(FileInfo, Vec<Tensor>)> {
     let (info, tensors) = parse(&map, file_len, file).map_err(|p| Error::header(path, p))?;
     // The reference parser must agree. It reads the same header bytes, never the data.
     if info.header_only {
-        let header = std::str::from_utf8(map.get(8..).unwrap_or_default()).unwrap_or_default();
-        crate_accepts_header(header).map_err(|p| Error::header(path, p))?;
+        crate_accepts_prefix(&map).map_err(|p| Error::header(path, p))?;
     } else {
         SafeTensors::read_metadata(&map).map_err(|e| {
             Error::header(
@@ -491,9 +490,14 @@ fn validate(
     Ok((tensors, end))
 }
 
-/// Confirm with the safetensors crate that a header-only prefix is valid (used when the
-/// data section is absent, so [`SafeTensors::read_metadata`] cannot run).
-pub fn crate_accepts_header(header: &str) -> std::result::Result<(), HeaderProblem> {
+/// Confirm with the safetensors crate that a prefix (8-byte length and the header it
+/// announces, data absent) is valid: used where [`SafeTensors::read_metadata`] cannot run.
+/// The prefix has already passed [`parse`], so its length field is in range.
+pub fn crate_accepts_prefix(prefix: &[u8]) -> std::result::Result<(), HeaderProblem> {
+    let header = read_header_bytes(prefix, prefix.len() as u64)?.1;
+    let header = std::str::from_utf8(header).map_err(|e| HeaderProblem::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
     serde_json::from_str::<Metadata>(header)
         .map(|_| ())
         .map_err(|e| HeaderProblem::Rejected {
@@ -700,12 +704,7 @@ impl ShardIndex {
 fn open_prefix(file: &RemoteFile, i: usize) -> Result<(FileInfo, Vec<Tensor>)> {
     let path = PathBuf::from(&file.url);
     let (info, tensors) = parse(&file.prefix, file.size, i).map_err(|p| Error::header(&path, p))?;
-    let header = file
-        .prefix
-        .get(8..8 + info.header_bytes as usize)
-        .and_then(|h| std::str::from_utf8(h).ok())
-        .unwrap_or_default();
-    crate_accepts_header(header).map_err(|p| Error::header(&path, p))?;
+    crate_accepts_prefix(&file.prefix).map_err(|p| Error::header(&path, p))?;
     Ok((FileInfo { path, ..info }, tensors))
 }
 
