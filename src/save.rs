@@ -59,9 +59,12 @@ fn saved_bytes(h: &Header) -> Result<Vec<u8>> {
     let serde_json::Value::Object(meta) = meta else {
         return Err(bad("`__metadata__` is not an object".to_string()));
     };
+    // A header that was itself saved already records the original sizes: keep them.
     let header_bytes = (h.prefix.len() - 8) as u64;
-    meta.insert(SAVED_FILE_BYTES.into(), h.file_bytes.to_string().into());
-    meta.insert(SAVED_HEADER_BYTES.into(), header_bytes.to_string().into());
+    meta.entry(SAVED_FILE_BYTES)
+        .or_insert_with(|| h.file_bytes.to_string().into());
+    meta.entry(SAVED_HEADER_BYTES)
+        .or_insert_with(|| header_bytes.to_string().into());
     let mut out = serde_json::to_vec(&value).map_err(|e| bad(e.to_string()))?;
     while out.len() % 8 != 0 {
         out.push(b' ');

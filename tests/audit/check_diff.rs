@@ -466,6 +466,27 @@ fn saved_bert_base_header_is_small_and_reports_the_same_figures() {
     assert_eq!(b.totals.parameters, 110_106_428);
     assert_eq!(a.differences, b.differences);
     assert_eq!(a.tensors.len(), b.tensors.len());
+    // Saving the saved header again keeps the original sizes.
+    let resaved = tmp.path().join("resaved");
+    let again = run(
+        tmp.path(),
+        &[
+            "inspect",
+            saved.to_str().unwrap(),
+            "--save-header",
+            resaved.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let back2 = run(
+        tmp.path(),
+        &["inspect", resaved.to_str().unwrap(), "--format", "json"],
+    );
+    assert_eq!(back2.code, 0, "{}", back2.stderr);
+    let c2: Report = serde_json::from_str(&back2.stdout).unwrap();
+    assert_eq!(c2.totals, a.totals);
     // check and diff accept it too.
     let expect = tmp.path().join("expected.json");
     std::fs::write(&expect, &out.stdout).unwrap();
