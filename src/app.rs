@@ -116,10 +116,7 @@ fn file_hashes(report: &crate::Report) -> Result<BTreeMap<String, String>> {
         .iter()
         .map(|f| {
             let path = Path::new(&f.path);
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = crate::source::file_name(path);
             crate::hash::sha256_file(path)
                 .map(|h| (name, h))
                 .map_err(|e| Error::io(path, e))
@@ -169,14 +166,7 @@ fn expected_hashes(
     files: &[std::path::PathBuf],
 ) -> Result<BTreeMap<String, (String, crate::verify::HashSource)>> {
     use crate::verify::HashSource;
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
-        .collect();
+    let names: Vec<String> = files.iter().map(|p| crate::source::file_name(p)).collect();
     let single = |hex: &str, source| -> Result<(String, (String, HashSource))> {
         match names.as_slice() {
             [one] => Ok((one.clone(), (hex.to_string(), source))),

@@ -365,12 +365,6 @@ pub struct Inputs<'a> {
     pub notes: Vec<String>,
 }
 
-fn file_name(path: &std::path::Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
-}
-
 /// Build the report.
 pub fn reconcile(input: Inputs<'_>) -> Report {
     let Inputs {
@@ -531,7 +525,7 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
             file: checkpoint
                 .files
                 .get(t.tensor.file)
-                .map(|f| file_name(&f.path))
+                .map(|f| crate::source::file_name(&f.path))
                 .unwrap_or_default(),
             bucket: t.class.bucket,
             role: t.class.role,

@@ -7,6 +7,14 @@ pub mod local;
 
 use std::path::PathBuf;
 
+/// The file name of a checkpoint file, as reports and hash pins name it (the whole path
+/// when it has no file name).
+pub fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 /// How the weights of a checkpoint are laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {

@@ -309,12 +309,6 @@ pub struct Inputs<'a> {
     pub progress: &'a dyn Fn(u64),
 }
 
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// Verify a checkpoint: hash every file, scan every tensor.
 pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
     let Inputs {
@@ -363,7 +357,7 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
                 Partial::Skipped => {}
             }
         }
-        let name = file_name(&f.path);
+        let name = crate::source::file_name(&f.path);
         let (want, from) = match expected.remove(&name) {
             Some((h, s)) => (Some(h.to_ascii_lowercase()), Some(s)),
             None => match cache_blob_sha256(&f.path) {
