@@ -1,105 +1,152 @@
 //! The commands: resolve the source, run the pipeline, render, return the exit code.
-//! Diagnostics go to `diag` (stderr); only reports go to `out` (stdout).
+//! Diagnostics go to `diag` (stderr); only reports go to `out` (stdout). A closed `out`
+//! ends the output, never the verdict: the exit code is computed before rendering.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
+use clap::CommandFactory;
+use rayon::prelude::*;
+
+use crate::batch::{Failure, Item};
 use crate::cli::{
-    CheckArgs, Cli, Command, DiffArgs, FetchArgs, FormulaArgs, InspectArgs, VerifyArgs,
+    CheckArgs, Cli, ColorChoice, Command, CompletionsArgs, DiffArgs, FetchArgs, FormulaArgs,
+    InspectArgs, VerifyArgs,
 };
 use crate::compare::{self, Expected};
 use crate::error::{Error, Result};
-use crate::formula::{bert, ModelConfig, FAMILIES};
-use crate::render::{renderer, Options};
-use crate::source::hub::{self, HubEnv, RepoId};
-use crate::source::{local, Resolved};
+use crate::formula::ModelConfig;
+use crate::render::{renderer, Format, Options, Style};
+use crate::source::{Request, Resolved};
 
 /// Exit code: the command did what was asked and found nothing wrong.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: `check` found drift.
+/// Exit code: `check` found drift, or `verify` a mismatch or NaN/Inf.
 pub const EXIT_DRIFT: u8 = 1;
 
 /// Run a parsed command line, writing the report to `out` and diagnostics to `diag`.
 pub fn run(cli: Cli, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
+    let style = Style {
+        color: color_enabled(cli.color),
+    };
     match cli.command {
-        Command::Inspect(args) => inspect(args, out, diag),
-        Command::Check(args) => check(args, out, diag),
-        Command::Diff(args) => diff(args, out, diag),
-        Command::Verify(args) => verify(args, out, diag),
-        Command::Formula(args) => formula(args, out),
+        Command::Inspect(args) => inspect(args, style, out, diag),
+        Command::Check(args) => check(args, style, out, diag),
+        Command::Diff(args) => diff(args, style, out, diag),
+        Command::Verify(args) => verify(args, style, out, diag),
+        Command::Formula(args) => formula(args, style, out),
+        Command::Completions(args) => completions(args, out),
+        Command::Man => man(out),
     }
 }
 
-/// A path that exists is a path; otherwise a valid model id goes to the Hub (or its cache).
-fn resolve(
-    model: &str,
-    fetch: &FetchArgs,
-    config: Option<&Path>,
+/// Colour for stdout: `always`, `never`, or (auto) what anstream decides from the
+/// terminal and NO_COLOR / CLICOLOR / CLICOLOR_FORCE.
+fn color_enabled(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => !matches!(
+            anstream::AutoStream::choice(&io::stdout()),
+            anstream::ColorChoice::Never
+        ),
+    }
+}
+
+/// The exit code once the output is written: a closed pipe (`| head`) ends the output
+/// early but keeps the verdict; any other write error is reported.
+fn emit(code: u8, written: io::Result<()>) -> Result<u8> {
+    match written {
+        Ok(()) => Ok(code),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(code),
+        Err(e) => Err(Error::Output(e)),
+    }
+}
+
+/// The request the shared flags make.
+fn request<'a>(
+    fetch: &'a FetchArgs,
+    header_only: bool,
+    config: Option<&'a Path>,
+    progress: bool,
+) -> Request<'a> {
+    Request {
+        revision: fetch.revision.as_deref(),
+        offline: fetch.offline,
+        header_only,
+        config,
+        // hf-hub draws its progress bar on stderr, only when stderr is a terminal.
+        progress: progress && !fetch.quiet && io::stderr().is_terminal(),
+    }
+}
+
+fn inspect(
+    args: InspectArgs,
+    style: Style,
+    out: &mut dyn Write,
     diag: &mut dyn Write,
-) -> Result<Resolved> {
-    let path = Path::new(model);
-    let repo = RepoId::parse(model);
-    if path.exists() {
-        if fetch.header_only {
-            return Err(Error::Usage(format!(
-                "--header-only reads a Hub model's headers remotely; the local path `{model}` is already read header-only"
-            )));
+) -> Result<u8> {
+    let format: Format = args.format.get().into();
+    let options = Options {
+        tensors: args.tensors,
+    };
+    let render = renderer(format, style);
+    if let [model] = args.models.as_slice() {
+        let req = request(&args.fetch, args.header_only, args.config.as_deref(), true);
+        let resolved = crate::source::resolve(model, &req)?;
+        let report = crate::inspect(&resolved)?;
+        if let Some(dir) = &args.save_header {
+            save_header(&resolved, dir, args.fetch.quiet, diag)?;
         }
-        if repo.is_some() && !fetch.quiet {
-            // Diagnostics are best effort: a closed stderr must not stop the report.
-            let _ = writeln!(
-                diag,
-                "paramaudit: `{model}` exists here, reading the local path (use ./{model} to silence this, or run elsewhere for the Hub model)"
-            );
-        }
-        return local::resolve(path, config);
+        return emit(EXIT_OK, render.report(&report, options, out));
     }
-    match repo {
-        Some(repo) => {
-            let options = hub::Fetch {
-                header_only: fetch.header_only,
-                // hf-hub draws its progress bar on stderr, only when stderr is a terminal.
-                progress: !fetch.quiet && std::io::stderr().is_terminal(),
-            };
-            let env = HubEnv::from_env(fetch.offline);
-            hub::resolve(&env, &repo, &fetch.revision, config, options)
-        }
-        None => Err(Error::NotFound {
-            path: path.to_path_buf(),
-        }),
+    if args.save_header.is_some() {
+        return Err(Error::Usage(
+            "--save-header takes one model; give one model at a time".to_string(),
+        ));
     }
+    let req = request(&args.fetch, args.header_only, args.config.as_deref(), false);
+    let items: Vec<Item> = args
+        .models
+        .par_iter()
+        .map(
+            |model| match crate::source::resolve(model, &req).and_then(|r| crate::inspect(&r)) {
+                Ok(report) => Item::Report(Box::new(report)),
+                Err(e) => Item::Failed(Failure::new(model, &e)),
+            },
+        )
+        .collect();
+    for item in &items {
+        if let Item::Failed(f) = item {
+            let _ = writeln!(diag, "paramaudit: error: {}", f.error);
+        }
+    }
+    emit(
+        crate::batch::exit_code(&items),
+        render.batch(&items, options, out),
+    )
 }
 
-fn inspect(args: InspectArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
-    let resolved = resolve(&args.model, &args.fetch, args.config.as_deref(), diag)?;
-    let report = crate::inspect(&resolved)?;
-    if let Some(dir) = &args.save_header {
-        let written = crate::save::save_headers(&resolved, dir)?;
-        if !args.fetch.quiet {
-            let bytes: u64 = written
+fn save_header(resolved: &Resolved, dir: &Path, quiet: bool, diag: &mut dyn Write) -> Result<()> {
+    let written = crate::save::save_headers(resolved, dir)?;
+    if !quiet {
+        let bytes = crate::count::sum(
+            written
                 .iter()
                 .filter_map(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-                .sum();
-            let _ = writeln!(
-                diag,
-                "paramaudit: saved {} files ({bytes} bytes) to {}",
-                written.len(),
-                dir.display()
-            );
-        }
-    }
-    renderer(args.format.into())
-        .report(
-            &report,
-            Options {
-                tensors: args.tensors,
-            },
-            out,
+                .map(|m| m.len()),
         )
-        .map_err(Error::Output)?;
-    Ok(EXIT_OK)
+        .unwrap_or(u64::MAX);
+        // Diagnostics are best effort: a closed stderr must not stop the report.
+        let _ = writeln!(
+            diag,
+            "paramaudit: saved {} ({bytes} bytes) to {}",
+            crate::render::plural(crate::count::len(written.len()), "file"),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// sha256 of every file of a report, by file name (reads the whole files).
@@ -124,9 +171,10 @@ fn file_hashes(report: &crate::Report) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
-fn check(args: CheckArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
+fn check(args: CheckArgs, style: Style, out: &mut dyn Write, _diag: &mut dyn Write) -> Result<u8> {
     let expected = Expected::read(&args.expect)?;
-    let resolved = resolve(&args.model, &args.fetch, args.config.as_deref(), diag)?;
+    let req = request(&args.fetch, args.header_only, args.config.as_deref(), true);
+    let resolved = crate::source::resolve(&args.model, &req)?;
     let report = crate::inspect(&resolved)?;
     let hashes = match &expected {
         Expected::Pins(p) if p.sha256.is_some() => file_hashes(&report)?,
@@ -139,31 +187,33 @@ fn check(args: CheckArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u
         &report,
         &hashes,
     );
-    renderer(args.format.into())
-        .check(&outcome, out)
-        .map_err(Error::Output)?;
-    Ok(if outcome.passed() {
+    let code = if outcome.passed() {
         EXIT_OK
     } else {
         EXIT_DRIFT
-    })
+    };
+    emit(
+        code,
+        renderer(args.format.get().into(), style).check(&outcome, out),
+    )
 }
 
-fn diff(args: DiffArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
-    let a = crate::inspect(&resolve(&args.a, &args.fetch, None, diag)?)?;
-    let b = crate::inspect(&resolve(&args.b, &args.fetch, None, diag)?)?;
+fn diff(args: DiffArgs, style: Style, out: &mut dyn Write, _diag: &mut dyn Write) -> Result<u8> {
+    let req = request(&args.fetch, args.header_only, None, true);
+    let a = crate::inspect(&crate::source::resolve(&args.a, &req)?)?;
+    let b = crate::inspect(&crate::source::resolve(&args.b, &req)?)?;
     let d = compare::diff(&args.a, &a, &args.b, &b);
-    renderer(args.format.into())
-        .diff(&d, out)
-        .map_err(Error::Output)?;
-    Ok(EXIT_OK)
+    emit(
+        EXIT_OK,
+        renderer(args.format.get().into(), style).diff(&d, out),
+    )
 }
 
 /// Expected hashes from `--sha256` and `--expect`, by file name. A bare HEX names the
 /// single file of the checkpoint.
 fn expected_hashes(
     args: &VerifyArgs,
-    files: &[std::path::PathBuf],
+    files: &[PathBuf],
 ) -> Result<BTreeMap<String, (String, crate::verify::HashSource)>> {
     use crate::verify::HashSource;
     let names: Vec<String> = files.iter().map(|p| crate::source::file_name(p)).collect();
@@ -226,29 +276,33 @@ fn expected_hashes(
     Ok(out)
 }
 
-fn verify(args: VerifyArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
-    if args.fetch.header_only {
-        return Err(Error::Usage(
-            "verify reads every byte: --header-only cannot be used with it".to_string(),
-        ));
+fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet || !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
     }
-    let resolved = resolve(&args.model, &args.fetch, None, diag)?;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "verify {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn verify(
+    args: VerifyArgs,
+    style: Style,
+    out: &mut dyn Write,
+    _diag: &mut dyn Write,
+) -> Result<u8> {
+    let req = request(&args.fetch, false, None, true);
+    let resolved = crate::source::resolve(&args.model, &req)?;
     let (checkpoint, tensors) = crate::open_classified(&resolved)?;
-    let paths: Vec<std::path::PathBuf> = checkpoint.files.iter().map(|f| f.path.clone()).collect();
+    let paths: Vec<PathBuf> = checkpoint.files.iter().map(|f| f.path.clone()).collect();
     let expected = expected_hashes(&args, &paths)?;
-    let total: u64 = checkpoint.files.iter().map(|f| f.file_bytes).sum();
-    let bar = if !args.fetch.quiet && std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "verify {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let total = crate::count::sum(checkpoint.files.iter().map(|f| f.file_bytes)).unwrap_or(0);
+    let bar = progress_bar(total, args.fetch.quiet);
     let report = crate::verify::verify(crate::verify::Inputs {
         spec: &args.model,
         checkpoint: &checkpoint,
@@ -258,35 +312,57 @@ fn verify(args: VerifyArgs, out: &mut dyn Write, diag: &mut dyn Write) -> Result
         progress: &|n| bar.inc(n),
     })?;
     bar.finish_and_clear();
-    renderer(args.format.into())
-        .verify(
-            &report,
-            Options {
-                tensors: args.tensors,
-            },
-            out,
-        )
-        .map_err(Error::Output)?;
-    Ok(if report.passed { EXIT_OK } else { EXIT_DRIFT })
+    let code = if report.passed { EXIT_OK } else { EXIT_DRIFT };
+    let options = Options {
+        tensors: args.tensors,
+    };
+    emit(
+        code,
+        renderer(args.format.get().into(), style).verify(&report, options, out),
+    )
 }
 
-fn formula(args: FormulaArgs, out: &mut dyn Write) -> Result<u8> {
-    let config = ModelConfig::read(&args.config)?;
-    if let Some(t) = config.model_type.as_deref() {
-        if !FAMILIES.contains(&t) {
-            return Err(Error::Config {
-                path: args.config.clone(),
-                message: format!(
-                    "no formula for model_type `{t}` (supported: {})",
-                    FAMILIES.join(", ")
-                ),
-            });
-        }
+/// The config `formula` reads: the argument itself, or `config.json` in a directory. A
+/// checkpoint (or any other non-JSON file) is named, with what `formula` wants instead.
+fn formula_config(path: &Path) -> Result<ModelConfig> {
+    let file = if path.is_dir() {
+        path.join(crate::source::local::CONFIG_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let mut head = [0u8; crate::format::SNIFF_BYTES];
+    let n = std::fs::File::open(&file)
+        .and_then(|mut f| io::Read::read(&mut f, &mut head))
+        .map_err(|e| Error::io(&file, e))?;
+    let kind = crate::format::sniff(&head[..n]);
+    if !matches!(kind, crate::format::Kind::Json | crate::format::Kind::Text) && n > 0 {
+        return Err(Error::Config {
+            path: file,
+            message: format!(
+                "this is {}; `formula` reads a config.json (give the config, or the model directory holding it)",
+                if kind == crate::format::Kind::Safetensors { "a checkpoint, not a config" } else { kind.describe() }
+            ),
+        });
     }
-    let (dims, _) = bert::Dims::from_config(&config)?;
-    let derivation = bert::derive(&dims);
-    renderer(args.format.into())
-        .derivation(&dims, &derivation, out)
-        .map_err(Error::Output)?;
+    ModelConfig::read(&file)
+}
+
+fn formula(args: FormulaArgs, style: Style, out: &mut dyn Write) -> Result<u8> {
+    let config = formula_config(&args.config)?;
+    let doc = crate::formula::explain(&config)?;
+    emit(
+        EXIT_OK,
+        renderer(args.format.get().into(), style).derivation(&doc, out),
+    )
+}
+
+fn completions(args: CompletionsArgs, out: &mut dyn Write) -> Result<u8> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "paramaudit", out);
     Ok(EXIT_OK)
+}
+
+fn man(out: &mut dyn Write) -> Result<u8> {
+    let written = clap_mangen::Man::new(Cli::command()).render(out);
+    emit(EXIT_OK, written)
 }

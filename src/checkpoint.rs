@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 use safetensors::tensor::Metadata;
@@ -48,6 +49,26 @@ pub struct Tensor {
     pub data_offsets: (u64, u64),
 }
 
+/// A file's read-only memory map, shared: mapped once when the checkpoint is opened and
+/// read again only through this map (verify), so the bounds validated on the header
+/// hold for every later read.
+#[derive(Clone)]
+pub struct Mapped(pub Arc<Mmap>);
+
+impl fmt::Debug for Mapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mapped({} bytes)", self.0.len())
+    }
+}
+
+impl PartialEq for Mapped {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Mapped {}
+
 /// One safetensors file of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInfo {
@@ -66,6 +87,8 @@ pub struct FileInfo {
     /// True for a saved header (see [`SAVED_FILE_BYTES`]): the data section is absent and
     /// `file_bytes` / `header_bytes` are the original file's.
     pub header_only: bool,
+    /// The file's memory map (`None` for headers read remotely).
+    pub mapped: Option<Mapped>,
 }
 
 /// `__metadata__` key of a header saved by `--save-header`: the original file's size.
@@ -135,7 +158,7 @@ impl Checkpoint {
             Layout::Single(path) => {
                 let (info, tensors) = open_file(path, 0)?;
                 let mut tensors = tensors;
-                tensors.sort_by(|a, b| a.name.cmp(&b.name));
+                sort_tensors(&mut tensors);
                 Ok(Checkpoint {
                     header_only: info.header_only,
                     files: vec![info],
@@ -148,29 +171,37 @@ impl Checkpoint {
             Layout::Remote(remote) => open_remote(remote),
         }
     }
+}
 
-    /// Total bytes of all files.
-    pub fn file_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.file_bytes).sum()
-    }
+/// Tensors in natural name order (`layer.2` before `layer.10`).
+pub fn sort_tensors(tensors: &mut [Tensor]) {
+    tensors.sort_by(|a, b| crate::count::natural_cmp(&a.name, &b.name));
 }
 
 /// Read and validate one safetensors file. `file` is the index recorded in each tensor.
+/// The file is mapped once; its length is the mapping's, so every later read through
+/// [`FileInfo::mapped`] stays inside what was validated.
 pub fn open_file(path: &Path, file: usize) -> Result<(FileInfo, Vec<Tensor>)> {
     let handle = File::open(path).map_err(|e| Error::io(path, e))?;
-    let file_len = handle.metadata().map_err(|e| Error::io(path, e))?.len();
+    // SAFETY: the map is read-only. Another process truncating the file while it is
+    // mapped makes a later access fault (SIGBUS): the one hazard of any mmap-based
+    // reader, the safetensors crate's included (see the README).
+    #[allow(unsafe_code)]
+    let map = unsafe { Mmap::map(&handle) }.map_err(|e| Error::io(path, e))?;
+    let file_len = crate::count::len(map.len());
+    let kind = crate::format::sniff(map.get(..crate::format::SNIFF_BYTES).unwrap_or(&map));
+    if kind != crate::format::Kind::Safetensors {
+        return Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            what: kind.describe().to_string(),
+        });
+    }
     if file_len < 8 {
         return Err(Error::header(
             path,
             HeaderProblem::TooShort { len: file_len },
         ));
     }
-    // SAFETY: the map is read-only and only the header range, checked against the file
-    // length above, is ever read. Another process truncating the file while we read its
-    // first page is the one hazard of any mmap-based reader, the safetensors crate's
-    // included.
-    #[allow(unsafe_code)]
-    let map = unsafe { Mmap::map(&handle) }.map_err(|e| Error::io(path, e))?;
     let (info, tensors) = parse(&map, file_len, file).map_err(|p| Error::header(path, p))?;
     // The reference parser must agree. It reads the same header bytes, never the data.
     if info.header_only {
@@ -188,6 +219,7 @@ pub fn open_file(path: &Path, file: usize) -> Result<(FileInfo, Vec<Tensor>)> {
     Ok((
         FileInfo {
             path: path.to_path_buf(),
+            mapped: Some(Mapped(Arc::new(map))),
             ..info
         },
         tensors,
@@ -251,6 +283,7 @@ pub fn parse(
         tensors: tensors.len(),
         metadata: raw.metadata,
         header_only: saved.is_some(),
+        mapped: None,
     };
     Ok((info, tensors))
 }
@@ -679,8 +712,8 @@ impl ShardIndex {
             )));
         }
         let mut warnings = Vec::new();
-        let data: u64 = files.iter().map(|f| f.data_bytes).sum();
-        if let Some(declared) = self.info.total_size {
+        let data = crate::count::sum(files.iter().map(|f| f.data_bytes));
+        if let (Some(declared), Some(data)) = (self.info.total_size, data) {
             if declared != data {
                 warnings.push(format!(
                     "{}: metadata.total_size says {declared} bytes but the shards hold {data} bytes of tensor data",
@@ -688,7 +721,7 @@ impl ShardIndex {
                 ));
             }
         }
-        tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        sort_tensors(&mut tensors);
         Ok(Checkpoint {
             header_only: files.iter().any(|f| f.header_only),
             files,
@@ -716,7 +749,7 @@ fn open_remote(remote: &RemoteHeaders) -> Result<Checkpoint> {
                 message: "no file to read".to_string(),
             })?;
             let (info, mut tensors) = open_prefix(file, 0)?;
-            tensors.sort_by(|a, b| a.name.cmp(&b.name));
+            sort_tensors(&mut tensors);
             Checkpoint {
                 files: vec![info],
                 tensors,

@@ -7,8 +7,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::Bucket;
+use crate::count::{difference, signed};
 use crate::error::{Error, Result};
-use crate::reconcile::{Report, TensorRow};
+use crate::reconcile::{Report, TensorRow, SCHEMA_VERSION};
 
 /// A tensor named in a diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,8 @@ pub struct TensorChange {
     pub a: TensorBrief,
     /// As in B.
     pub b: TensorBrief,
+    /// Elements in B minus elements in A.
+    pub change: i128,
 }
 
 /// One figure in both reports.
@@ -54,16 +57,18 @@ pub struct Delta {
     /// Which figure (`totals.parameters`, `buckets.head.parameters`, ...).
     pub figure: String,
     /// In A.
-    pub a: i64,
+    pub a: i128,
     /// In B.
-    pub b: i64,
+    pub b: i128,
     /// `b - a`.
-    pub change: i64,
+    pub change: i128,
 }
 
 /// The structural difference from A to B.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diff {
+    /// Version of the JSON layout (the same for every document).
+    pub schema_version: u32,
     /// What A is.
     pub a: String,
     /// What B is.
@@ -89,30 +94,30 @@ impl Diff {
 }
 
 /// Every figure compared, in report order.
-fn figures(r: &Report) -> Vec<(String, i64)> {
+fn figures(r: &Report) -> Vec<(String, i128)> {
     let t = &r.totals;
     let mut out = vec![
-        ("totals.parameters".to_string(), t.parameters as i64),
-        ("totals.buffers".to_string(), t.buffers as i64),
-        ("totals.tensors".to_string(), t.tensors as i64),
-        ("totals.bytes".to_string(), t.bytes as i64),
+        ("totals.parameters".to_string(), signed(t.parameters)),
+        ("totals.buffers".to_string(), signed(t.buffers)),
+        ("totals.tensors".to_string(), signed(t.tensors)),
+        ("totals.bytes".to_string(), signed(t.bytes)),
     ];
     for b in Bucket::ALL {
         out.push((
             format!("buckets.{}.parameters", b.name()),
-            r.buckets.get(b).parameters as i64,
+            signed(r.buckets.get(b).parameters),
         ));
     }
     if let Some(d) = &r.differences {
         out.extend([
-            ("differences.biases".to_string(), d.biases as i64),
-            ("differences.pooler".to_string(), d.pooler as i64),
-            ("differences.heads".to_string(), d.heads as i64),
+            ("differences.biases".to_string(), signed(d.biases)),
+            ("differences.pooler".to_string(), signed(d.pooler)),
+            ("differences.heads".to_string(), signed(d.heads)),
             (
                 "differences.tied_not_stored".to_string(),
-                d.tied_not_stored as i64,
+                signed(d.tied_not_stored),
             ),
-            ("differences.buffers".to_string(), d.buffers as i64),
+            ("differences.buffers".to_string(), signed(d.buffers)),
             ("differences.unexplained".to_string(), d.unexplained),
         ]);
     }
@@ -121,7 +126,7 @@ fn figures(r: &Report) -> Vec<(String, i64)> {
 
 /// Compare A with B.
 pub fn diff(a_name: &str, a: &Report, b_name: &str, b: &Report) -> Diff {
-    let fb: BTreeMap<String, i64> = figures(b).into_iter().collect();
+    let fb: BTreeMap<String, i128> = figures(b).into_iter().collect();
     let figures = figures(a)
         .into_iter()
         .filter_map(|(figure, va)| {
@@ -135,28 +140,33 @@ pub fn diff(a_name: &str, a: &Report, b_name: &str, b: &Report) -> Diff {
         .collect();
     let ta: BTreeMap<&str, &TensorRow> = a.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let tb: BTreeMap<&str, &TensorRow> = b.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-    let only_in_a = ta
+    let mut only_in_a: Vec<TensorBrief> = ta
         .iter()
         .filter(|(n, _)| !tb.contains_key(*n))
         .map(|(_, t)| TensorBrief::from(*t))
         .collect();
-    let only_in_b = tb
+    let mut only_in_b: Vec<TensorBrief> = tb
         .iter()
         .filter(|(n, _)| !ta.contains_key(*n))
         .map(|(_, t)| TensorBrief::from(*t))
         .collect();
-    let changed = ta
+    let mut changed: Vec<TensorChange> = ta
         .iter()
         .filter_map(|(n, x)| {
             let y = tb.get(n)?;
             (x.shape != y.shape || x.dtype != y.dtype).then(|| TensorChange {
+                change: difference(y.elements, x.elements),
                 name: n.to_string(),
                 a: TensorBrief::from(*x),
                 b: TensorBrief::from(*y),
             })
         })
         .collect();
+    only_in_a.sort_by(|x, y| crate::count::natural_cmp(&x.name, &y.name));
+    only_in_b.sort_by(|x, y| crate::count::natural_cmp(&x.name, &y.name));
+    changed.sort_by(|x, y| crate::count::natural_cmp(&x.name, &y.name));
     Diff {
+        schema_version: SCHEMA_VERSION,
         a: a_name.to_string(),
         b: b_name.to_string(),
         figures,
@@ -180,12 +190,14 @@ pub struct Tolerance {
 
 impl Tolerance {
     /// True when `found` is within tolerance of `expected`.
-    pub fn holds(&self, expected: i64, found: i64) -> bool {
+    pub fn holds(&self, expected: i128, found: i128) -> bool {
+        // Both are within ±2^64, so the difference cannot overflow i128.
         let gap = (found - expected).unsigned_abs();
-        let abs = self.absolute.unwrap_or(0);
+        let abs = u128::from(self.absolute.unwrap_or(0));
+        // A float-to-integer `as` saturates; the percentage is validated to 0..=100.
         let pct = self
             .percent
-            .map(|p| (expected.unsigned_abs() as f64 * p / 100.0).floor() as u64)
+            .map(|p| (expected.unsigned_abs() as f64 * p / 100.0).floor() as u128)
             .unwrap_or(0);
         gap <= abs.max(pct)
     }
@@ -222,7 +234,7 @@ pub struct Expectations {
     pub dtypes: Option<Vec<String>>,
     /// `differences.unexplained`.
     #[serde(default)]
-    pub unexplained: Option<i64>,
+    pub unexplained: Option<i128>,
     /// sha256 of the file (or of each shard, by file name).
     #[serde(default)]
     pub sha256: Option<Sha256Pin>,
@@ -292,22 +304,35 @@ impl Expected {
     }
 }
 
+/// A value in a drift row: a count (an integer in JSON), or text (a hash, a dtype list,
+/// "no formula").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Figure {
+    /// A count.
+    Count(i128),
+    /// Anything else.
+    Text(String),
+}
+
 /// One expectation that failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drift {
     /// Which figure.
     pub figure: String,
-    /// Expected value, as text.
-    pub expected: String,
-    /// Found value, as text.
-    pub found: String,
-    /// Signed change for counts.
-    pub change: Option<i64>,
+    /// Expected value.
+    pub expected: Figure,
+    /// Found value.
+    pub found: Figure,
+    /// `found - expected`, for counts.
+    pub change: Option<i128>,
 }
 
 /// The outcome of `check`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckOutcome {
+    /// Version of the JSON layout (the same for every document).
+    pub schema_version: u32,
     /// The model checked.
     pub model: String,
     /// The expectations file.
@@ -342,6 +367,7 @@ pub fn check(
     sha256: &BTreeMap<String, String>,
 ) -> CheckOutcome {
     let mut out = CheckOutcome {
+        schema_version: SCHEMA_VERSION,
         model: model.to_string(),
         expect: expect.to_string(),
         held: Vec::new(),
@@ -349,14 +375,14 @@ pub fn check(
         tensors: None,
         findings: report.findings.clone(),
     };
-    let mut count = |figure: String, want: i64, found: i64, tol: Tolerance| {
+    let mut count = |figure: String, want: i128, found: i128, tol: Tolerance| {
         if tol.holds(want, found) {
             out.held.push(figure);
         } else {
             out.drift.push(Drift {
                 figure,
-                expected: crate::render::int(want),
-                found: crate::render::int(found),
+                expected: Figure::Count(want),
+                found: Figure::Count(found),
                 change: Some(found - want),
             });
         }
@@ -375,32 +401,32 @@ pub fn check(
             if let Some(v) = p.parameters {
                 count(
                     "totals.parameters".into(),
-                    v as i64,
-                    t.parameters as i64,
+                    signed(v),
+                    signed(t.parameters),
                     tol,
                 );
             }
             if let Some(v) = p.buffers {
                 count(
                     "totals.buffers".into(),
-                    v as i64,
-                    t.buffers as i64,
+                    signed(v),
+                    signed(t.buffers),
                     Tolerance::default(),
                 );
             }
             if let Some(v) = p.tensors {
                 count(
                     "totals.tensors".into(),
-                    v as i64,
-                    t.tensors as i64,
+                    signed(v),
+                    signed(t.tensors),
                     Tolerance::default(),
                 );
             }
             for (b, v) in &p.buckets {
-                let found = report.buckets.get(*b).parameters as i64;
+                let found = signed(report.buckets.get(*b).parameters);
                 count(
                     format!("buckets.{}.parameters", b.name()),
-                    *v as i64,
+                    signed(*v),
                     found,
                     tol,
                 );
@@ -415,8 +441,8 @@ pub fn check(
                     ),
                     None => out.drift.push(Drift {
                         figure: "differences.unexplained".into(),
-                        expected: v.to_string(),
-                        found: "no formula".into(),
+                        expected: Figure::Count(v),
+                        found: Figure::Text("no formula".into()),
                         change: None,
                     }),
                 }
@@ -432,8 +458,8 @@ pub fn check(
                 } else {
                     out.drift.push(Drift {
                         figure: "dtypes".into(),
-                        expected: want.join(", "),
-                        found: found.join(", "),
+                        expected: Figure::Text(want.join(", ")),
+                        found: Figure::Text(found.join(", ")),
                         change: None,
                     });
                 }
@@ -446,8 +472,11 @@ pub fn check(
                     Sha256Pin::One(h) => {
                         out.drift.push(Drift {
                             figure: "sha256".into(),
-                            expected: h.clone(),
-                            found: format!("{} files: pin each shard by file name", sha256.len()),
+                            expected: Figure::Text(h.clone()),
+                            found: Figure::Text(format!(
+                                "{} files: pin each shard by file name",
+                                sha256.len()
+                            )),
                             change: None,
                         });
                         Vec::new()
@@ -464,8 +493,8 @@ pub fn check(
                     } else {
                         out.drift.push(Drift {
                             figure: format!("sha256 {file}"),
-                            expected: want,
-                            found,
+                            expected: Figure::Text(want),
+                            found: Figure::Text(found),
                             change: None,
                         });
                     }

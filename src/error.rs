@@ -54,11 +54,37 @@ pub enum Error {
         /// What was looked for and what was found instead.
         message: String,
     },
-    /// The argument is neither an existing path nor a valid Hub model id.
-    #[error("{path}: no such file or directory, and not a Hugging Face model id")]
+    /// The argument is a path that does not exist (or neither a path nor a Hub id).
+    #[error("no such file or directory: {}{}", path.display(), suggestion.as_ref().map(|s| format!("; did you mean {}?", s.display())).unwrap_or_default())]
     NotFound {
         /// The path given.
         path: PathBuf,
+        /// The closest existing path, when one is near (edit distance 2 or less).
+        suggestion: Option<PathBuf>,
+    },
+    /// A Hub id could not be served; no local path of that name exists either.
+    #[error("{source} (no local path `{spec}` exists either)")]
+    Remote {
+        /// The argument as given.
+        spec: String,
+        /// Why the Hub (or the cache) could not serve it.
+        source: Box<Error>,
+    },
+    /// A file is a checkpoint format paramaudit does not read (yet), or not a checkpoint.
+    #[error("{}: {what}", path.display())]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// What the file is, from its first bytes.
+        what: String,
+    },
+    /// Figures that cannot be right: counts whose sum or product exceeds 64 bits.
+    #[error("{}: {message}", path.display())]
+    Impossible {
+        /// The checkpoint (or expectations file) holding them.
+        path: PathBuf,
+        /// Which figure overflowed.
+        message: String,
     },
     /// The Hub cache holds something unreadable.
     #[error("{path}: {message}")]
@@ -116,6 +142,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Output(_) => 1,
+            Error::Remote { source, .. } => source.exit_code(),
             _ => 2,
         }
     }

@@ -7,8 +7,8 @@
 //! Markdown).
 //!
 //! ```no_run
-//! use std::path::Path;
-//! let resolved = paramaudit::source::local::resolve(Path::new("bert-base-uncased"), None)?;
+//! let request = paramaudit::source::Request::default();
+//! let resolved = paramaudit::source::resolve("bert-base-uncased", &request)?;
 //! let report = paramaudit::inspect(&resolved)?;
 //! println!("{} parameters, unexplained {:?}",
 //!     report.totals.parameters,
@@ -18,11 +18,14 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod batch;
 pub mod checkpoint;
 pub mod classify;
 pub mod cli;
 pub mod compare;
+pub mod count;
 pub mod error;
+pub mod format;
 pub mod formula;
 pub mod hash;
 pub mod reconcile;
@@ -56,12 +59,12 @@ pub fn inspect(resolved: &Resolved) -> Result<Report> {
     let (checkpoint, tensors) = open_classified(resolved)?;
     let mut notes = Vec::new();
     let formula = formula::build(config.as_ref(), &tensors, &mut notes)?;
-    Ok(reconcile::reconcile(reconcile::Inputs {
+    reconcile::reconcile(reconcile::Inputs {
         spec: &resolved.spec,
         checkpoint: &checkpoint,
         tensors: &tensors,
         config: config.as_ref(),
         formula: formula.as_ref(),
         notes,
-    }))
+    })
 }

@@ -4,21 +4,26 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use paramaudit::{app, cli::Cli, Error};
+use paramaudit::{app, cli::Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let result = app::run(cli, &mut out, &mut io::stderr())
-        .and_then(|code| out.flush().map(|_| code).map_err(Error::Output));
-    match result {
-        Ok(code) => ExitCode::from(code),
-        // `paramaudit ... | head` closes the pipe early: not an error.
-        Err(Error::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let result = app::run(cli, &mut out, &mut io::stderr());
+    let flushed = out.flush();
+    let code = match result {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("paramaudit: error: {e}");
-            ExitCode::from(e.exit_code())
+            e.exit_code()
         }
+    };
+    // A closed pipe (`| head`) ends the output early; it never changes the verdict.
+    match flushed {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("paramaudit: error: writing the report: {e}");
+            ExitCode::from(code.max(1))
+        }
+        _ => ExitCode::from(code),
     }
 }

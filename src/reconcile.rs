@@ -5,7 +5,7 @@
 //! add up to `differences.unexplained`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::ops::AddAssign;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,10 +13,14 @@ use crate::checkpoint::Checkpoint;
 use crate::classify::{
     Bucket, Classified, Component, HeadKind, Role, DECODER_BIAS, DECODER_WEIGHT,
 };
+use crate::count::{self, difference, signed};
+use crate::error::{Error, Result};
 use crate::formula::{Derivation, Dims, DimsSource, Formula, ModelConfig};
 
-/// Version of the JSON report layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of every JSON document's layout (inspect, check, diff, verify, formula);
+/// bumped on any incompatible change. 2: signed figures are exact (any size), drift
+/// values are typed, every document carries it.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole report: every figure the renderers show, computed once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +35,8 @@ pub struct Report {
     pub buckets: Buckets,
     /// Per-dtype totals, largest first.
     pub dtypes: Vec<DtypeRow>,
+    /// What the parameters take in memory, as stored and at common precisions.
+    pub memory: Memory,
     /// Heads stored, in a fixed order.
     pub heads: Vec<HeadRow>,
     /// The formula, when a family formula applies (`null` otherwise).
@@ -94,6 +100,34 @@ pub struct Totals {
     pub file_bytes: u64,
 }
 
+/// The memory the parameters (buffers excluded) take, as stored and at common precisions:
+/// the "will it fit?" figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    /// Bytes of the parameter tensors at their stored dtypes.
+    pub stored_bytes: u64,
+    /// At 4 bytes per parameter (fp32).
+    pub fp32_bytes: u64,
+    /// At 2 bytes per parameter (bf16 / fp16).
+    pub bf16_bytes: u64,
+    /// At 1 byte per parameter (int8 / fp8).
+    pub int8_bytes: u64,
+    /// At half a byte per parameter (4-bit), rounded up; quantization scales not included.
+    pub int4_bytes: u64,
+}
+
+impl Memory {
+    fn of(parameters: u64, stored_bytes: u64) -> Option<Memory> {
+        Some(Memory {
+            stored_bytes,
+            fp32_bytes: parameters.checked_mul(4)?,
+            bf16_bytes: parameters.checked_mul(2)?,
+            int8_bytes: parameters,
+            int4_bytes: parameters.div_ceil(2),
+        })
+    }
+}
+
 /// Figures for one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BucketRow {
@@ -112,22 +146,25 @@ pub struct BucketRow {
     /// Parameters the formula expects (`null` without formula).
     pub expected: Option<u64>,
     /// `parameters - expected` (`null` without formula).
-    pub difference: Option<i64>,
+    pub difference: Option<i128>,
 }
 
-impl AddAssign<&Classified> for BucketRow {
-    fn add_assign(&mut self, t: &Classified) {
+impl BucketRow {
+    /// Add one tensor; `None` when a figure would exceed 64 bits.
+    fn add(&mut self, t: &Classified) -> Option<()> {
         let n = t.tensor.elements;
-        match t.class.role {
-            Role::Weight => self.weights += n,
-            Role::Bias => self.biases += n,
-            Role::Buffer => self.buffers += n,
-        }
+        let role = match t.class.role {
+            Role::Weight => &mut self.weights,
+            Role::Bias => &mut self.biases,
+            Role::Buffer => &mut self.buffers,
+        };
+        *role = role.checked_add(n)?;
         if t.class.role != Role::Buffer {
-            self.parameters += n;
+            self.parameters = self.parameters.checked_add(n)?;
         }
-        self.tensors += 1;
-        self.bytes += t.tensor.bytes;
+        self.tensors = self.tensors.checked_add(1)?;
+        self.bytes = self.bytes.checked_add(t.tensor.bytes)?;
+        Some(())
     }
 }
 
@@ -240,7 +277,7 @@ pub struct Differences {
     /// Buffer elements: stored, not parameters.
     pub buffers: u64,
     /// Stored parameters minus what the formula explains; 0 when file and config agree.
-    pub unexplained: i64,
+    pub unexplained: i128,
 }
 
 /// One rung of the ladder.
@@ -249,11 +286,11 @@ pub struct LadderRow {
     /// What this rung is.
     pub step: String,
     /// Its size.
-    pub parameters: i64,
+    pub parameters: i128,
     /// Whether it adds to the parameter total (tied weights and buffers do not).
     pub counted: bool,
     /// Running total after this rung.
-    pub total: i64,
+    pub total: i128,
 }
 
 /// What kind of tensor-level difference a finding is.
@@ -278,7 +315,7 @@ pub struct Finding {
     /// Bucket.
     pub bucket: Bucket,
     /// Its contribution to `unexplained`.
-    pub parameters: i64,
+    pub parameters: i128,
     /// Plain-language explanation.
     pub detail: String,
 }
@@ -365,8 +402,9 @@ pub struct Inputs<'a> {
     pub notes: Vec<String>,
 }
 
-/// Build the report.
-pub fn reconcile(input: Inputs<'_>) -> Report {
+/// Build the report. Counts that would exceed 64 bits (possible only in a crafted header)
+/// are an [`Error::Impossible`], never a wrapped figure.
+pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
     let Inputs {
         spec,
         checkpoint,
@@ -383,20 +421,42 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
         );
     }
 
+    let impossible = |what: &str| Error::Impossible {
+        path: PathBuf::from(spec),
+        message: format!("{what} exceeds 2^64: the header's shapes cannot be real"),
+    };
     let mut buckets = Buckets::default();
     for t in tensors {
-        *buckets.get_mut(t.class.bucket) += t;
+        buckets
+            .get_mut(t.class.bucket)
+            .add(t)
+            .ok_or_else(|| impossible(&format!("the {} bucket's total", t.class.bucket.name())))?;
     }
-    let parameters: u64 = Bucket::ALL.iter().map(|&b| buckets.get(b).parameters).sum();
-    let buffers: u64 = Bucket::ALL.iter().map(|&b| buckets.get(b).buffers).sum();
+    let parameters = count::sum(Bucket::ALL.iter().map(|&b| buckets.get(b).parameters))
+        .ok_or_else(|| impossible("the parameter total"))?;
+    let buffers = count::sum(Bucket::ALL.iter().map(|&b| buckets.get(b).buffers))
+        .ok_or_else(|| impossible("the buffer total"))?;
+    let parameter_bytes = count::sum(
+        tensors
+            .iter()
+            .filter(|t| t.class.role != Role::Buffer)
+            .map(|t| t.tensor.bytes),
+    )
+    .ok_or_else(|| impossible("the parameter bytes"))?;
     let totals = Totals {
         parameters,
         buffers,
-        stored_elements: parameters + buffers,
-        tensors: tensors.len() as u64,
-        bytes: tensors.iter().map(|t| t.tensor.bytes).sum(),
-        file_bytes: checkpoint.file_bytes(),
+        stored_elements: parameters
+            .checked_add(buffers)
+            .ok_or_else(|| impossible("the stored elements"))?,
+        tensors: count::len(tensors.len()),
+        bytes: count::sum(tensors.iter().map(|t| t.tensor.bytes))
+            .ok_or_else(|| impossible("the tensor bytes"))?,
+        file_bytes: count::sum(checkpoint.files.iter().map(|f| f.file_bytes))
+            .ok_or_else(|| impossible("the file sizes"))?,
     };
+    let memory =
+        Memory::of(parameters, parameter_bytes).ok_or_else(|| impossible("the fp32 footprint"))?;
 
     let mut dtypes: BTreeMap<String, DtypeRow> = BTreeMap::new();
     for t in tensors {
@@ -407,9 +467,18 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
             elements: 0,
             bytes: 0,
         });
-        row.tensors += 1;
-        row.elements += t.tensor.elements;
-        row.bytes += t.tensor.bytes;
+        row.tensors = row
+            .tensors
+            .checked_add(1)
+            .ok_or_else(|| impossible("a dtype's tensors"))?;
+        row.elements = row
+            .elements
+            .checked_add(t.tensor.elements)
+            .ok_or_else(|| impossible("a dtype's elements"))?;
+        row.bytes = row
+            .bytes
+            .checked_add(t.tensor.bytes)
+            .ok_or_else(|| impossible("a dtype's bytes"))?;
     }
     let mut dtypes: Vec<DtypeRow> = dtypes.into_values().collect();
     dtypes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.dtype.cmp(&b.dtype)));
@@ -431,55 +500,46 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
     let mut formula_report = None;
     let mut differences = None;
     let mut ladder = Vec::new();
-    let mut heads: Vec<HeadRow> = HeadKind::ALL
-        .iter()
-        .filter_map(|&h| {
-            let mine: Vec<&Classified> = tensors
-                .iter()
-                .filter(|t| t.class.component == Some(Component::Head(h)))
-                .collect();
-            (!mine.is_empty()).then(|| HeadRow {
+    let mut heads = Vec::new();
+    for h in HeadKind::ALL {
+        let mine: Vec<&Classified> = tensors
+            .iter()
+            .filter(|t| t.class.component == Some(Component::Head(h)))
+            .collect();
+        if !mine.is_empty() {
+            heads.push(HeadRow {
                 head: h,
-                tensors: mine.len() as u64,
-                parameters: mine.iter().map(|t| t.tensor.elements).sum(),
+                tensors: count::len(mine.len()),
+                parameters: count::sum(mine.iter().map(|t| t.tensor.elements))
+                    .ok_or_else(|| impossible("a head's parameters"))?,
                 expected: None,
-            })
-        })
-        .collect();
+            });
+        }
+    }
 
     if let Some(f) = formula {
         findings = match_tensors(tensors, f);
-        let expected_total: u64 = f.expected.tensors.iter().map(|e| e.elements).sum();
-        for b in Bucket::ALL {
-            let expected: u64 = f
-                .expected
-                .tensors
-                .iter()
-                .filter(|e| e.bucket == b)
-                .map(|e| e.elements)
-                .sum();
-            let row = buckets.get_mut(b);
-            row.expected = Some(expected);
-            row.difference = Some(row.parameters as i64 - expected as i64);
-        }
-        for h in &mut heads {
-            h.expected = Some(
+        // The formula's own figures are bounded by its dimension limits; checked anyway.
+        let sum = |pred: &dyn Fn(&crate::formula::ExpectedTensor) -> bool| -> Result<u64> {
+            count::sum(
                 f.expected
                     .tensors
                     .iter()
-                    .filter(|e| e.component == Component::Head(h.head))
-                    .map(|e| e.elements)
-                    .sum(),
-            );
-        }
-        let sum = |pred: &dyn Fn(&crate::formula::ExpectedTensor) -> bool| -> u64 {
-            f.expected
-                .tensors
-                .iter()
-                .filter(|e| pred(e))
-                .map(|e| e.elements)
-                .sum()
+                    .filter(|e| pred(e))
+                    .map(|e| e.elements),
+            )
+            .ok_or_else(|| impossible("the formula's total"))
         };
+        let expected_total = sum(&|_| true)?;
+        for b in Bucket::ALL {
+            let expected = sum(&|e| e.bucket == b)?;
+            let row = buckets.get_mut(b);
+            row.expected = Some(expected);
+            row.difference = Some(difference(row.parameters, expected));
+        }
+        for h in &mut heads {
+            h.expected = Some(sum(&|e| e.component == Component::Head(h.head))?);
+        }
         let stored_keys: HashSet<&str> = tensors
             .iter()
             .filter_map(|t| t.class.key.as_deref())
@@ -489,18 +549,19 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
                 e.component == Component::Layer
                     && e.role == Role::Bias
                     && e.bucket != Bucket::LayerNorm
-            }),
-            pooler: sum(&|e| e.component == Component::Pooler),
-            heads: sum(&|e| matches!(e.component, Component::Head(_))),
-            tied_not_stored: f
-                .expected
-                .tied
-                .iter()
-                .filter(|e| !stored_keys.contains(e.key.as_str()))
-                .map(|e| e.elements)
-                .sum(),
+            })?,
+            pooler: sum(&|e| e.component == Component::Pooler)?,
+            heads: sum(&|e| matches!(e.component, Component::Head(_)))?,
+            tied_not_stored: count::sum(
+                f.expected
+                    .tied
+                    .iter()
+                    .filter(|e| !stored_keys.contains(e.key.as_str()))
+                    .map(|e| e.elements),
+            )
+            .ok_or_else(|| impossible("the tied total"))?,
             buffers,
-            unexplained: parameters as i64 - expected_total as i64,
+            unexplained: difference(parameters, expected_total),
         };
         ladder = build_ladder(f, &d, parameters, tensors);
         differences = Some(d);
@@ -518,7 +579,7 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
         }
     }
 
-    let rows = tensors
+    let mut rows: Vec<TensorRow> = tensors
         .iter()
         .map(|t| TensorRow {
             name: t.tensor.name.clone(),
@@ -535,8 +596,9 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
             bytes: t.tensor.bytes,
         })
         .collect();
+    rows.sort_by(|a, b| count::natural_cmp(&a.name, &b.name));
 
-    Report {
+    Ok(Report {
         schema_version: SCHEMA_VERSION,
         source: SourceReport {
             spec: spec.to_string(),
@@ -566,6 +628,7 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
         totals,
         buckets,
         dtypes,
+        memory,
         heads,
         formula: formula_report,
         differences,
@@ -573,7 +636,7 @@ pub fn reconcile(input: Inputs<'_>) -> Report {
         findings,
         notes,
         tensors: rows,
-    }
+    })
 }
 
 fn build_ladder(
@@ -583,8 +646,8 @@ fn build_ladder(
     tensors: &[Classified],
 ) -> Vec<LadderRow> {
     let mut rows = Vec::new();
-    let mut total = 0i64;
-    let mut push = |step: String, parameters: i64, counted: bool| {
+    let mut total = 0i128;
+    let mut push = |step: String, parameters: i128, counted: bool| {
         if counted {
             total += parameters;
         }
@@ -597,15 +660,15 @@ fn build_ladder(
     };
     push(
         "hand derivation, weights only".into(),
-        f.derivation.weights_only as i64,
+        signed(f.derivation.weights_only),
         true,
     );
     push(
         "+ linear biases (attention, FFN)".into(),
-        d.biases as i64,
+        signed(d.biases),
         true,
     );
-    push("+ pooler".into(), d.pooler as i64, true);
+    push("+ pooler".into(), signed(d.pooler), true);
     let head_names: Vec<&str> = f
         .components
         .iter()
@@ -619,12 +682,12 @@ fn build_ladder(
     } else {
         format!("+ heads ({})", head_names.join(", "))
     };
-    push(heads, d.heads as i64, true);
+    push(heads, signed(d.heads), true);
     if !f.expected.tied.is_empty() {
         let keys: Vec<&str> = f.expected.tied.iter().map(|e| e.key.as_str()).collect();
         push(
             format!("  tied, not stored: {}", keys.join(", ")),
-            d.tied_not_stored as i64,
+            signed(d.tied_not_stored),
             false,
         );
     }
@@ -637,11 +700,11 @@ fn build_ladder(
             "  buffers, not parameters ({buffer_count} tensor{})",
             if buffer_count == 1 { "" } else { "s" }
         ),
-        d.buffers as i64,
+        signed(d.buffers),
         false,
     );
     push("+ unexplained".into(), d.unexplained, true);
-    push("= stored parameters".into(), parameters as i64, false);
+    push("= stored parameters".into(), signed(parameters), false);
     rows
 }
 
@@ -681,8 +744,8 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for t in tensors {
         let is_parameter = t.class.role != Role::Buffer;
-        let signed = if is_parameter {
-            t.tensor.elements as i64
+        let stored = if is_parameter {
+            signed(t.tensor.elements)
         } else {
             0
         };
@@ -690,7 +753,7 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
             kind: FindingKind::Unexpected,
             tensor: t.tensor.name.clone(),
             bucket: t.class.bucket,
-            parameters: signed,
+            parameters: stored,
             detail,
         };
         let Some(key) = t.class.key.as_deref() else {
@@ -713,7 +776,7 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
                         kind: FindingKind::ShapeMismatch,
                         tensor: t.tensor.name.clone(),
                         bucket: t.class.bucket,
-                        parameters: if is_parameter { signed - e.elements as i64 } else { 0 },
+                        parameters: if is_parameter { stored - signed(e.elements) } else { 0 },
                         detail: format!("shape {:?}, the config implies {:?}", t.tensor.shape, e.shape),
                     });
                 }
@@ -744,7 +807,7 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
                 kind: FindingKind::Missing,
                 tensor: e.key.clone(),
                 bucket: e.bucket,
-                parameters: -(e.elements as i64),
+                parameters: -signed(e.elements),
                 detail: format!("expected with shape {:?}, not stored", e.shape),
             });
         }

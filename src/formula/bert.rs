@@ -45,6 +45,25 @@ impl Dims {
     /// Dimensions from a config, with `BertConfig`'s defaults for absent fields; the names
     /// of the defaulted fields are returned alongside.
     pub fn from_config(config: &ModelConfig) -> Result<(Dims, Vec<&'static str>)> {
+        const OWN: [&str; 7] = [
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+        ];
+        let bad = |message: String| crate::Error::Config {
+            path: config.path.clone(),
+            message,
+        };
+        if !OWN.iter().any(|k| config.fields.contains_key(*k)) {
+            return Err(bad(format!(
+                "none of the bert family's dimensions ({}) is set: not a model config, or another family",
+                OWN.join(", ")
+            )));
+        }
         let mut defaulted = Vec::new();
         let mut get = |key: &'static str, max: u64, default: u64| -> Result<u64> {
             Ok(config.uint(key, max)?.unwrap_or_else(|| {
@@ -70,6 +89,23 @@ impl Dims {
                 }
             },
         };
+        for (key, value) in [
+            ("vocab_size", vocab_size),
+            ("hidden_size", hidden_size),
+            ("num_hidden_layers", num_hidden_layers),
+            ("num_attention_heads", num_attention_heads),
+            ("intermediate_size", intermediate_size),
+            ("max_position_embeddings", max_position_embeddings),
+        ] {
+            if value == 0 {
+                return Err(bad(format!("`{key}` is 0: it must be at least 1")));
+            }
+        }
+        if hidden_size % num_attention_heads != 0 {
+            return Err(bad(format!(
+                "`hidden_size` {hidden_size} is not a multiple of `num_attention_heads` {num_attention_heads}"
+            )));
+        }
         let tie_word_embeddings = match config.boolean("tie_word_embeddings")? {
             Some(t) => t,
             None => {
@@ -685,6 +721,36 @@ mod tests {
     }
 
     #[test]
+    fn configs_without_dimensions_or_with_impossible_ones_are_refused() {
+        for (text, needle) in [
+            ("{}", "none of the bert family's dimensions"),
+            (
+                r#"{"model_type": "bert"}"#,
+                "none of the bert family's dimensions",
+            ),
+            (r#"{"num_hidden_layers": 0}"#, "`num_hidden_layers` is 0"),
+            (
+                r#"{"num_attention_heads": 0}"#,
+                "`num_attention_heads` is 0",
+            ),
+            (r#"{"hidden_size": 0}"#, "`hidden_size` is 0"),
+            (r#"{"vocab_size": 0}"#, "`vocab_size` is 0"),
+            (
+                r#"{"hidden_size": -768}"#,
+                "`hidden_size` must be a non-negative integer",
+            ),
+            (
+                r#"{"hidden_size": 100, "num_attention_heads": 12}"#,
+                "`hidden_size` 100 is not a multiple of `num_attention_heads` 12",
+            ),
+        ] {
+            let c = ModelConfig::parse(std::path::Path::new("c.json"), text).unwrap();
+            let e = Dims::from_config(&c).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn missing_config_fields_take_bert_defaults_and_are_reported() {
         let c =
             ModelConfig::parse(std::path::Path::new("c.json"), r#"{"hidden_size": 384}"#).unwrap();
@@ -699,7 +765,7 @@ mod tests {
     fn id2label_sets_num_labels() {
         let c = ModelConfig::parse(
             std::path::Path::new("c.json"),
-            r#"{"id2label": {"0": "a", "1": "b", "2": "c"}}"#,
+            r#"{"hidden_size": 24, "num_attention_heads": 3, "id2label": {"0": "a", "1": "b", "2": "c"}}"#,
         )
         .unwrap();
         assert_eq!(Dims::from_config(&c).unwrap().0.num_labels, 3);

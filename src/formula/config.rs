@@ -123,6 +123,6 @@ impl ModelConfig {
         self.fields
             .get(key)
             .and_then(Value::as_object)
-            .map(|m| m.len() as u64)
+            .map(|m| crate::count::len(m.len()))
     }
 }

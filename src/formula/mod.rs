@@ -54,6 +54,48 @@ pub struct Formula {
 /// The families with a formula, for messages.
 pub const FAMILIES: &[&str] = &["bert"];
 
+/// What the `formula` command prints: a family's derivation for one config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormulaDoc {
+    /// Version of the JSON layout (the same for every document).
+    pub schema_version: u32,
+    /// Architecture family.
+    pub family: String,
+    /// Dimensions used.
+    pub dims: Dims,
+    /// Where they came from, with the fields that took defaults.
+    pub dims_source: DimsSource,
+    /// The derivation.
+    #[serde(flatten)]
+    pub derivation: Derivation,
+}
+
+/// The `formula` command's document for a config.
+pub fn explain(config: &ModelConfig) -> Result<FormulaDoc> {
+    if let Some(t) = config.model_type.as_deref() {
+        if !FAMILIES.contains(&t) {
+            return Err(crate::Error::Config {
+                path: config.path.clone(),
+                message: format!(
+                    "no formula for model_type `{t}` (supported: {})",
+                    FAMILIES.join(", ")
+                ),
+            });
+        }
+    }
+    let (dims, defaulted) = Dims::from_config(config)?;
+    Ok(FormulaDoc {
+        schema_version: crate::reconcile::SCHEMA_VERSION,
+        family: "bert".to_string(),
+        derivation: bert::derive(&dims),
+        dims,
+        dims_source: DimsSource::Config {
+            path: config.path.clone(),
+            defaulted: defaulted.iter().map(|s| s.to_string()).collect(),
+        },
+    })
+}
+
 /// Build the formula for `tensors`, from `config` when given. Returns `None` (with the
 /// reason pushed to `notes`) when no family formula applies.
 pub fn build(
@@ -103,7 +145,11 @@ pub fn build(
         },
     };
     if !dims.in_range() {
-        notes.push("inferred dimensions are out of the supported range: no formula".to_string());
+        notes.push(format!(
+            "inferred dimensions are out of the supported range (at most {} layers, width {}): no formula",
+            bert::MAX_LAYERS,
+            bert::MAX_WIDTH
+        ));
         return Ok(None);
     }
     let mut components: Vec<Component> = tensors
@@ -170,11 +216,13 @@ fn infer(tensors: &[Classified]) -> Option<(Dims, Vec<String>)> {
         "num_labels",
         2,
     );
+    // A layer index near u64::MAX has no successor: the count is then out of range and
+    // `in_range` refuses the formula.
     let layers = tensors
         .iter()
         .filter_map(|t| t.class.layer)
         .max()
-        .map_or(0, |l| l + 1);
+        .map_or(0, |l| l.saturating_add(1));
     let decoder_stored = shape(DECODER_WEIGHT).is_some();
     Some((
         Dims {

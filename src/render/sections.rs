@@ -1,11 +1,24 @@
 //! The report cut into titled tables of strings, shared by the text and Markdown
 //! renderers so that both show the same rows in the same order.
 
+use crate::batch::{Item, SummaryRow};
 use crate::classify::Bucket;
-use crate::formula::{Derivation, Dims, DimsSource};
+use crate::count;
+use crate::formula::{Derivation, Dims, DimsSource, FormulaDoc};
 use crate::reconcile::Report;
 
-use super::{count, maybe, maybe_signed, signed};
+use super::{count, count_human, human_bytes, maybe, maybe_signed, plural, signed};
+
+/// How a row (or a verdict) should stand out where colour is available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Held, clean, zero unexplained.
+    Good,
+    /// Drifted, failed, non-finite.
+    Bad,
+    /// Worth a look (findings, odd values).
+    Warn,
+}
 
 /// One titled table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +31,18 @@ pub struct Section {
     pub numeric: Vec<bool>,
     /// Rows, the TOTAL row (if any) last.
     pub rows: Vec<Vec<String>>,
+    /// Rows that stand out: (row index, tone).
+    pub tones: Vec<(usize, Tone)>,
+}
+
+impl Section {
+    /// Append a row with a tone.
+    fn push_toned(&mut self, row: Vec<String>, tone: Option<Tone>) {
+        if let Some(t) = tone {
+            self.tones.push((self.rows.len(), t));
+        }
+        self.rows.push(row);
+    }
 }
 
 fn section(title: impl Into<String>, columns: &[(&'static str, bool)]) -> Section {
@@ -26,6 +51,7 @@ fn section(title: impl Into<String>, columns: &[(&'static str, bool)]) -> Sectio
         headers: columns.iter().map(|c| c.0).collect(),
         numeric: columns.iter().map(|c| c.1).collect(),
         rows: Vec::new(),
+        tones: Vec::new(),
     }
 }
 
@@ -67,8 +93,73 @@ pub fn report_doc(report: &Report, options: super::Options) -> Document {
 }
 
 /// The `formula` derivation.
-pub fn derivation_doc(dims: &Dims, d: &Derivation) -> Document {
-    Document::new(format!("BERT family, {}", dims_line(dims)), derivation(d))
+pub fn derivation_doc(doc: &FormulaDoc) -> Document {
+    let mut out = Document::new(
+        format!("{} family, {}", doc.family, dims_line(&doc.dims)),
+        derivation(&doc.derivation),
+    );
+    out.lines.extend(defaults_line(&doc.dims, &doc.dims_source));
+    out
+}
+
+/// The summary after several `inspect` reports.
+pub fn summary_doc(items: &[Item]) -> Document {
+    let rows = crate::batch::summary(items);
+    let failed = rows.iter().filter(|r| r.figures.is_err()).count();
+    let title = format!(
+        "summary: {}, {failed} failed",
+        plural(count::len(rows.len()), "model")
+    );
+    let mut doc = Document::new(title, vec![summary(&rows)]);
+    doc.passed = Some(failed == 0);
+    doc
+}
+
+fn summary(rows: &[SummaryRow]) -> Section {
+    let mut s = section(
+        "Summary",
+        &[
+            ("model", false),
+            ("parameters", true),
+            ("buffers", true),
+            ("unexplained", true),
+            ("formula total", true),
+            ("bytes", true),
+        ],
+    );
+    for r in rows {
+        match &r.figures {
+            Ok(f) => {
+                let tone = match f.unexplained {
+                    Some(0) | None => None,
+                    Some(_) => Some(Tone::Warn),
+                };
+                s.push_toned(
+                    vec![
+                        r.model.clone(),
+                        count_human(f.parameters),
+                        count(f.buffers),
+                        maybe_signed(f.unexplained),
+                        maybe(f.formula_total),
+                        human_bytes(f.bytes),
+                    ],
+                    tone,
+                );
+            }
+            Err(why) => s.push_toned(
+                vec![
+                    r.model.clone(),
+                    format!("error: {why}"),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ],
+                Some(Tone::Bad),
+            ),
+        }
+    }
+    s
 }
 
 /// The `diff` output.
@@ -97,21 +188,31 @@ pub fn heading(report: &Report) -> Vec<String> {
     let files = if s.files.len() == 1 {
         "1 file".to_string()
     } else {
-        format!("{} shards", s.files.len())
+        format!("{} shards", count::len(s.files.len()))
     };
     let mut lines = vec![format!(
-        "{}: {} tensors in {files}, {} bytes{}",
+        "{}: {} in {files}, {} bytes ({}){}",
         s.spec,
-        count(t.tensors),
+        plural(t.tensors, "tensor"),
         count(t.file_bytes),
+        human_bytes(t.file_bytes),
         if s.header_only { " (header only)" } else { "" }
     )];
     lines.push(format!(
         "parameters {} · buffers {} · stored elements {} · tensor data {} bytes",
-        count(t.parameters),
+        count_human(t.parameters),
         count(t.buffers),
         count(t.stored_elements),
         count(t.bytes)
+    ));
+    let m = &report.memory;
+    lines.push(format!(
+        "memory of the parameters: {} as stored · fp32 {} · bf16 {} · int8 {} · 4-bit {}",
+        human_bytes(m.stored_bytes),
+        human_bytes(m.fp32_bytes),
+        human_bytes(m.bf16_bytes),
+        human_bytes(m.int8_bytes),
+        human_bytes(m.int4_bytes)
     ));
     if let Some(f) = &report.formula {
         let d = &f.dims;
@@ -120,8 +221,30 @@ pub fn heading(report: &Report) -> Vec<String> {
             DimsSource::Inferred { .. } => "inferred from tensor shapes".to_string(),
         };
         lines.push(format!("formula: {} {from}: {}", f.family, dims_line(d)));
+        lines.extend(defaults_line(d, &f.dims_source));
     }
     lines
+}
+
+/// `defaults (absent from config.json): num_labels=2, tie_word_embeddings=true`, when any
+/// dimension took a default.
+pub fn defaults_line(dims: &Dims, source: &DimsSource) -> Option<String> {
+    let (defaulted, from) = match source {
+        DimsSource::Config { defaulted, .. } => (defaulted, "absent from config.json"),
+        DimsSource::Inferred { defaulted } => (defaulted, "not revealed by any tensor"),
+    };
+    if defaulted.is_empty() {
+        return None;
+    }
+    let values = serde_json::to_value(dims).unwrap_or_default();
+    let items: Vec<String> = defaulted
+        .iter()
+        .map(|name| match values.get(name) {
+            Some(v) => format!("{name}={v}"),
+            None => name.clone(),
+        })
+        .collect();
+    Some(format!("defaults ({from}): {}", items.join(", ")))
 }
 
 /// `L=12 H=768 I=3072 V=30522 P=512 T=2 heads=12 labels=2 tied`.
@@ -174,34 +297,41 @@ pub fn buckets(report: &Report) -> Section {
             ("difference", true),
         ],
     );
-    let (mut expected, mut difference) = (Some(0u64), Some(0i64));
     for b in Bucket::ALL {
         let r = report.buckets.get(b);
-        expected = expected.zip(r.expected).map(|(a, b)| a + b);
-        difference = difference.zip(r.difference).map(|(a, b)| a + b);
-        s.rows.push(vec![
-            b.name().to_string(),
-            count(r.parameters),
-            count(r.weights),
-            count(r.biases),
-            count(r.buffers),
-            count(r.tensors),
-            maybe(r.expected),
-            maybe_signed(r.difference),
-        ]);
+        let tone = match r.difference {
+            Some(0) | None => None,
+            Some(_) => Some(Tone::Warn),
+        };
+        s.push_toned(
+            vec![
+                b.name().to_string(),
+                count(r.parameters),
+                count(r.weights),
+                count(r.biases),
+                count(r.buffers),
+                count(r.tensors),
+                maybe(r.expected),
+                maybe_signed(r.difference),
+            ],
+            tone,
+        );
     }
+    // Weights and biases are parts of the (checked) parameter total, so their sums fit.
     let sum = |f: fn(&crate::reconcile::BucketRow) -> u64| {
-        count(Bucket::ALL.iter().map(|&b| f(report.buckets.get(b))).sum())
+        count::sum(Bucket::ALL.iter().map(|&b| f(report.buckets.get(b))))
+            .map_or_else(|| "overflow".to_string(), count)
     };
+    let t = &report.totals;
     s.rows.push(vec![
         "TOTAL".to_string(),
-        sum(|r| r.parameters),
+        count(t.parameters),
         sum(|r| r.weights),
         sum(|r| r.biases),
-        sum(|r| r.buffers),
-        sum(|r| r.tensors),
-        maybe(expected),
-        maybe_signed(difference),
+        count(t.buffers),
+        count(t.tensors),
+        maybe(report.formula.as_ref().map(|f| f.expected_total)),
+        maybe_signed(report.differences.map(|d| d.unexplained)),
     ]);
     s
 }
@@ -221,22 +351,23 @@ pub fn ladder(report: &Report) -> Option<Section> {
     );
     for r in &report.ladder {
         let amount = if r.step.starts_with('=') || r.step.starts_with("hand") {
-            count(r.parameters.unsigned_abs())
+            super::int(r.parameters)
         } else if r.counted {
             signed(r.parameters)
         } else {
-            format!("({})", count(r.parameters.unsigned_abs()))
+            format!("({})", super::int(r.parameters))
         };
         let total = if r.counted || r.step.starts_with('=') {
-            format!(
-                "{}{}",
-                if r.total < 0 { "-" } else { "" },
-                count(r.total.unsigned_abs())
-            )
+            super::int(r.total)
         } else {
             String::new()
         };
-        s.rows.push(vec![r.step.clone(), amount, total]);
+        let tone = match (r.step.contains("unexplained"), r.parameters) {
+            (true, 0) => Some(Tone::Good),
+            (true, _) => Some(Tone::Bad),
+            _ => None,
+        };
+        s.push_toned(vec![r.step.clone(), amount, total], tone);
     }
     Some(s)
 }
@@ -319,13 +450,16 @@ fn finding_rows(findings: &[crate::reconcile::Finding]) -> Option<Section> {
             crate::reconcile::FindingKind::Unexpected => "unexpected",
             crate::reconcile::FindingKind::ShapeMismatch => "shape mismatch",
         };
-        s.rows.push(vec![
-            kind.to_string(),
-            f.tensor.clone(),
-            f.bucket.name().to_string(),
-            signed(f.parameters),
-            f.detail.clone(),
-        ]);
+        s.push_toned(
+            vec![
+                kind.to_string(),
+                f.tensor.clone(),
+                f.bucket.name().to_string(),
+                signed(f.parameters),
+                f.detail.clone(),
+            ],
+            Some(Tone::Warn),
+        );
     }
     Some(s)
 }
@@ -459,7 +593,7 @@ pub fn diff_tensors(d: &crate::compare::Diff) -> Vec<Section> {
                 c.name.clone(),
                 format!("{} {}", c.a.dtype, brief_shape(&c.a.shape)),
                 format!("{} {}", c.b.dtype, brief_shape(&c.b.shape)),
-                signed(c.b.elements as i64 - c.a.elements as i64),
+                signed(c.change),
             ]);
         }
         out.push(s);
@@ -495,23 +629,41 @@ pub fn diff(d: &crate::compare::Diff) -> Vec<Section> {
 pub fn check_verdict(c: &crate::compare::CheckOutcome) -> String {
     if c.passed() {
         format!(
-            "check passed: {} against {}: {} figures hold",
+            "check passed: {} against {}: {} {}",
             c.model,
             c.expect,
-            c.held.len()
+            plural(count::len(c.held.len()), "figure"),
+            hold(c.held.len())
         )
     } else {
         let tensors = c.tensors.as_ref().map_or(0, |d| {
             d.only_in_a.len() + d.only_in_b.len() + d.changed.len()
         });
         format!(
-            "check FAILED: {} against {}: {} figures drifted, {} tensors differ, {} figures hold",
+            "check FAILED: {} against {}: {} drifted, {} {}, {} {}",
             c.model,
             c.expect,
-            c.drift.len(),
-            tensors,
-            c.held.len()
+            plural(count::len(c.drift.len()), "figure"),
+            plural(count::len(tensors), "tensor"),
+            if tensors == 1 { "differs" } else { "differ" },
+            plural(count::len(c.held.len()), "figure"),
+            hold(c.held.len())
         )
+    }
+}
+
+fn hold(n: usize) -> &'static str {
+    if n == 1 {
+        "holds"
+    } else {
+        "hold"
+    }
+}
+
+fn figure(f: &crate::compare::Figure) -> String {
+    match f {
+        crate::compare::Figure::Count(n) => super::int(*n),
+        crate::compare::Figure::Text(t) => t.clone(),
     }
 }
 
@@ -529,12 +681,15 @@ pub fn check(c: &crate::compare::CheckOutcome) -> Vec<Section> {
             ],
         );
         for d in &c.drift {
-            s.rows.push(vec![
-                d.figure.clone(),
-                d.expected.clone(),
-                d.found.clone(),
-                d.change.map(signed).unwrap_or_default(),
-            ]);
+            s.push_toned(
+                vec![
+                    d.figure.clone(),
+                    figure(&d.expected),
+                    figure(&d.found),
+                    d.change.map(signed).unwrap_or_default(),
+                ],
+                Some(Tone::Bad),
+            );
         }
         out.push(s);
     }
@@ -563,12 +718,14 @@ pub fn verify_verdict(r: &crate::verify::VerifyReport) -> String {
     let mismatched = r.files.iter().filter(|f| f.matches == Some(false)).count();
     let checked = r.files.iter().filter(|f| f.matches.is_some()).count();
     format!(
-        "verify {}: {}: {} files, {} bytes, {} tensors; sha256 checked {checked}, mismatched {mismatched}; {nonfinite} tensors with NaN/Inf{}",
+        "verify {}: {}: {}, {} bytes ({}), {}; sha256 checked {checked}, mismatched {mismatched}; {} with NaN/Inf{}",
         if r.passed { "passed" } else { "FAILED" },
         r.spec,
-        r.files.len(),
+        plural(count::len(r.files.len()), "file"),
         count(r.bytes),
-        r.tensors.len(),
+        human_bytes(r.bytes),
+        plural(count::len(r.tensors.len()), "tensor"),
+        plural(count::len(nonfinite), "tensor"),
         if r.allow_nonfinite { " (allowed)" } else { "" }
     )
 }
@@ -611,13 +768,21 @@ pub fn verify(r: &crate::verify::VerifyReport, options: super::Options) -> Vec<S
             Some(false) => format!("NO (expected {})", f.expected.clone().unwrap_or_default()),
             None => "not checked".to_string(),
         };
-        files.rows.push(vec![
-            f.path.clone(),
-            count(f.bytes),
-            f.sha256.clone(),
-            from.to_string(),
-            m,
-        ]);
+        let tone = match f.matches {
+            Some(true) => Some(Tone::Good),
+            Some(false) => Some(Tone::Bad),
+            None => None,
+        };
+        files.push_toned(
+            vec![
+                f.path.clone(),
+                count(f.bytes),
+                f.sha256.clone(),
+                from.to_string(),
+                m,
+            ],
+            tone,
+        );
     }
     let mut buckets = section(
         "Values by bucket",
@@ -655,9 +820,14 @@ pub fn verify(r: &crate::verify::VerifyReport, options: super::Options) -> Vec<S
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
-            flags
-                .rows
-                .push(vec![f.tensor.clone(), problem, f.detail.clone()]);
+            let tone = match f.problem {
+                crate::verify::Problem::NonFinite | crate::verify::Problem::AllNan => Tone::Bad,
+                _ => Tone::Warn,
+            };
+            flags.push_toned(
+                vec![f.tensor.clone(), problem, f.detail.clone()],
+                Some(tone),
+            );
         }
         out.push(flags);
     }

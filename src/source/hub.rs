@@ -125,6 +125,42 @@ impl RepoId {
     }
 }
 
+/// The default revision.
+pub const DEFAULT_REVISION: &str = "main";
+
+/// Check a revision before it names a file in the cache or goes into a URL: what the Hub
+/// accepts (branch and tag names, with `/` as in `refs/pr/1`, and 40-hex commits), and
+/// nothing that could leave the cache directory: no absolute path, no `.` or `..`
+/// component, no empty component, no NUL, backslash or other control character.
+pub fn check_revision(revision: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::Usage(format!(
+            "invalid --revision `{}`: {why}",
+            revision.escape_debug()
+        )))
+    };
+    if revision.is_empty() {
+        return bad("it is empty");
+    }
+    if revision.len() > 255 {
+        return bad("longer than 255 characters");
+    }
+    if revision.starts_with('/') {
+        return bad("an absolute path is not a revision");
+    }
+    if revision.chars().any(|c| c == '\\' || c.is_control()) {
+        return bad("backslashes and control characters are not allowed");
+    }
+    for part in revision.split('/') {
+        match part {
+            "" => return bad("it has an empty path component"),
+            "." | ".." => return bad("`.` and `..` components would leave the cache"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// True for a full 40-hex commit id.
 pub fn is_commit(revision: &str) -> bool {
     revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
@@ -341,6 +377,33 @@ mod tests {
         ]);
         assert_eq!(t.etag_timeout, std::time::Duration::from_millis(500));
         assert_eq!(t.download_timeout, std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn revisions_that_could_leave_the_cache_are_refused() {
+        for ok in [
+            "main",
+            "v1.0",
+            "refs/pr/1",
+            "86b5e0934494bd15c9632b12f734a8a67f723594",
+        ] {
+            assert!(check_revision(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "../../x",
+            "/etc",
+            "a/../../b",
+            "",
+            "a//b",
+            "a/",
+            "a\\b",
+            "a\0b",
+            ".",
+            "x/./y",
+        ] {
+            let e = check_revision(bad).unwrap_err().to_string();
+            assert!(e.starts_with("invalid --revision"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub fn resolve(path: &Path, config: Option<&Path>) -> Result<Resolved> {
     if !path.exists() {
         return Err(Error::NotFound {
             path: path.to_path_buf(),
+            suggestion: super::spec::suggest(path),
         });
     }
     let (layout, dir) = if path.is_dir() {

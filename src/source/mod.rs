@@ -4,8 +4,70 @@
 pub mod download;
 pub mod hub;
 pub mod local;
+pub mod spec;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use spec::Spec;
+
+/// How to find a model: the flags every command that takes a model shares.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    /// `--revision` (Hub ids only; `None` is `main`).
+    pub revision: Option<&'a str>,
+    /// Never touch the network.
+    pub offline: bool,
+    /// Read remote headers only.
+    pub header_only: bool,
+    /// `--config`, overriding the config beside the weights.
+    pub config: Option<&'a Path>,
+    /// Draw download progress on stderr.
+    pub progress: bool,
+}
+
+/// Resolve a model argument: an existing path is read as a path; a path-shaped argument
+/// that does not exist is an error at once; anything else is a Hub id, read from the
+/// cache or the Hub. Flags are checked before any file or request is touched.
+pub fn resolve(arg: &str, request: &Request) -> Result<Resolved> {
+    if let Some(revision) = request.revision {
+        hub::check_revision(revision)?;
+    }
+    if let Some(config) = request.config {
+        if let Err(e) = std::fs::metadata(config) {
+            return Err(Error::Usage(format!("--config {}: {e}", config.display())));
+        }
+    }
+    match spec::classify(arg)? {
+        Spec::Local(path) => {
+            if request.header_only {
+                return Err(Error::Usage(format!(
+                    "--header-only reads a Hub model's headers remotely; the local path `{arg}` is already read header-only"
+                )));
+            }
+            if request.revision.is_some() {
+                return Err(Error::Usage(format!(
+                    "--revision applies to Hub models; `{arg}` is a local path"
+                )));
+            }
+            local::resolve(&path, request.config)
+        }
+        Spec::Hub(repo) => {
+            let env = hub::HubEnv::from_env(request.offline);
+            let options = hub::Fetch {
+                header_only: request.header_only,
+                progress: request.progress,
+            };
+            let revision = request.revision.unwrap_or(hub::DEFAULT_REVISION);
+            hub::resolve(&env, &repo, revision, request.config, options).map_err(|e| {
+                Error::Remote {
+                    spec: arg.to_string(),
+                    source: Box::new(e),
+                }
+            })
+        }
+    }
+}
 
 /// The file name of a checkpoint file, as reports and hash pins name it (the whole path
 /// when it has no file name).

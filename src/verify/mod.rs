@@ -10,8 +10,6 @@
 pub mod scan;
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::Path;
 
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use rayon::prelude::*;
@@ -19,7 +17,7 @@ use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, FileInfo};
 use crate::classify::{Bucket, Classified, Role};
 use crate::error::{Error, Result};
 use scan::{Acc, IntRange};
@@ -140,6 +138,8 @@ pub struct BucketStats {
 /// The `verify` report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerifyReport {
+    /// Version of the JSON layout (the same for every document).
+    pub schema_version: u32,
     /// What was verified.
     pub spec: String,
     /// True when every hash matched (or none was expected) and no tensor holds NaN/Inf
@@ -192,24 +192,50 @@ struct FileScan {
     partials: Vec<(usize, Partial)>,
 }
 
-/// Hash and scan one file. `tensors` are (index into the output, tensor) for this file.
+/// The map a file was validated with, checked to be as long as its header promised.
+fn mapped(spec: &str, f: &FileInfo) -> Result<std::sync::Arc<Mmap>> {
+    let Some(mapped) = f.mapped.as_ref().filter(|_| !f.header_only) else {
+        return Err(Error::Usage(format!(
+            "{spec}: {} holds only a header (saved with --save-header, or read remotely); verify needs the original checkpoint's files",
+            f.path.display()
+        )));
+    };
+    let promised = 8u64
+        .checked_add(f.header_bytes)
+        .and_then(|n| n.checked_add(f.data_bytes));
+    if promised != Some(crate::count::len(mapped.0.len())) {
+        return Err(Error::Impossible {
+            path: f.path.clone(),
+            message: format!(
+                "mapped {} bytes, but the header promised {} (8 + {} header + {} data)",
+                mapped.0.len(),
+                promised.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string()),
+                f.header_bytes,
+                f.data_bytes
+            ),
+        });
+    }
+    Ok(mapped.0.clone())
+}
+
+/// Hash and scan one file through the map it was validated with. `tensors` are (index
+/// into the output, tensor) for this file.
 fn verify_file(
-    path: &Path,
+    map: &Mmap,
     header_bytes: u64,
     tensors: &[(usize, &Classified)],
     progress: &dyn Fn(u64),
 ) -> Result<FileScan> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    // SAFETY: read-only map of a file we validated; see checkpoint::open_file.
-    #[allow(unsafe_code)]
-    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
     let _ = map.advise(Advice::Sequential);
-    let data_start = 8 + header_bytes as usize;
+    // Offsets were validated against this map's length in checkpoint::parse and again in
+    // `mapped`, so they fit in usize and inside the map.
+    let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let data_start = 8 + to_usize(header_bytes);
     let mut pieces = Vec::new();
     for &(i, t) in tensors {
         let width = scan::scanned_width(t.tensor.dtype);
         let (s, e) = t.tensor.data_offsets;
-        let (s, e) = (data_start + s as usize, data_start + e as usize);
+        let (s, e) = (data_start + to_usize(s), data_start + to_usize(e));
         let step = width.map_or(e - s, |w| (PIECE / w).max(1) * w).max(1);
         let mut at = s;
         while at < e {
@@ -243,7 +269,7 @@ fn verify_file(
                 mine.par_iter()
                     .map(|p| {
                         let dtype = p.dtype;
-                        let slice = &map[p.start..p.end];
+                        let slice = &map[..][p.start..p.end];
                         let partial = if scan::scanned_width(dtype).is_none() {
                             Partial::Skipped
                         } else if let Some(a) = scan::scan_float(slice, dtype) {
@@ -276,13 +302,13 @@ fn verify_file(
     let digest = hasher.finalize();
     Ok(FileScan {
         sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
-        bytes: len as u64,
+        bytes: crate::count::len(len),
         partials: results,
     })
 }
 
 /// The blob name a cached snapshot file points to, when it is a sha256 (the LFS id).
-pub fn cache_blob_sha256(path: &Path) -> Option<String> {
+pub fn cache_blob_sha256(path: &std::path::Path) -> Option<String> {
     let target = std::fs::read_link(path).ok()?;
     let name = target.file_name()?.to_str()?;
     let in_blobs = target
@@ -319,17 +345,17 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
         allow_nonfinite,
         progress,
     } = input;
-    if checkpoint.header_only {
-        return Err(Error::Usage(format!(
-            "{spec}: only headers are available; verify needs the whole files (drop --header-only, or verify the original checkpoint)"
-        )));
-    }
+    let maps = checkpoint
+        .files
+        .iter()
+        .map(|f| mapped(spec, f))
+        .collect::<Result<Vec<_>>>()?;
     let mut floats: Vec<Acc> = vec![Acc::default(); tensors.len()];
     let mut ints: Vec<Option<IntRange>> = vec![None; tensors.len()];
     let mut scanned = vec![false; tensors.len()];
     let mut files = Vec::new();
-    let mut total = 0;
-    for (fi, f) in checkpoint.files.iter().enumerate() {
+    let mut total = 0u64;
+    for (fi, (f, map)) in checkpoint.files.iter().zip(&maps).enumerate() {
         let mine: Vec<(usize, &Classified)> = tensors
             .iter()
             .enumerate()
@@ -339,8 +365,9 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
             sha256,
             bytes,
             partials,
-        } = verify_file(&f.path, f.header_bytes, &mine, progress)?;
-        total += bytes;
+        } = verify_file(map, f.header_bytes, &mine, progress)?;
+        // Bytes actually read: bounded by real file sizes.
+        total = total.saturating_add(bytes);
         for (i, p) in partials {
             match p {
                 Partial::Float(a) => {
@@ -411,12 +438,13 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
             std,
         };
         let b = buckets.entry(t.class.bucket).or_default();
-        b.tensors += 1;
-        b.elements += s.elements;
-        b.nan += s.nan;
-        b.inf += s.pos_inf + s.neg_inf;
-        b.zeros += s.zeros;
-        b.subnormals += s.subnormals;
+        // Counts of values actually read: bounded by the bytes of real files.
+        b.tensors = b.tensors.saturating_add(1);
+        b.elements = b.elements.saturating_add(s.elements);
+        b.nan = b.nan.saturating_add(s.nan);
+        b.inf = b.inf.saturating_add(s.pos_inf.saturating_add(s.neg_inf));
+        b.zeros = b.zeros.saturating_add(s.zeros);
+        b.subnormals = b.subnormals.saturating_add(s.subnormals);
         let n = s.elements;
         let mut flag = |problem, detail: String| {
             flags.push(Flag {
@@ -427,7 +455,7 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
         };
         if n > 0 && s.nan == n {
             flag(Problem::AllNan, format!("all {n} values are NaN"));
-        } else if s.nan + s.pos_inf + s.neg_inf > 0 {
+        } else if s.nan > 0 || s.pos_inf > 0 || s.neg_inf > 0 {
             flag(
                 Problem::NonFinite,
                 format!(
@@ -466,6 +494,7 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
         .any(|f| matches!(f.problem, Problem::NonFinite | Problem::AllNan));
     let hashes_ok = files.iter().all(|f| f.matches != Some(false));
     Ok(VerifyReport {
+        schema_version: crate::reconcile::SCHEMA_VERSION,
         spec: spec.to_string(),
         passed: hashes_ok && (allow_nonfinite || !nonfinite),
         allow_nonfinite,

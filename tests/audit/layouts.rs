@@ -27,7 +27,7 @@ fn bert_base_layout_is_byte_exact_and_reconciles_to_reference_figures() {
     );
 
     let r = inspect_json(tmp.path(), &dir, &[]);
-    assert_eq!(r.schema_version, 1);
+    assert_eq!(r.schema_version, 2);
     assert_eq!(r.totals.parameters, 110_106_428);
     assert_eq!(r.totals.buffers, 0);
     assert_eq!(r.totals.tensors, 206);

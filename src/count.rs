@@ -1,0 +1,104 @@
+//! Checked arithmetic for counts: every count is a `u64` summed with overflow checks, every
+//! signed difference an `i128` (the difference of two `u64` always fits), so no input can
+//! make a figure wrap. Also the natural order used for tensor names.
+
+use std::cmp::Ordering;
+
+/// The sum of `values`, `None` when it exceeds `u64`.
+pub fn sum(values: impl IntoIterator<Item = u64>) -> Option<u64> {
+    values.into_iter().try_fold(0u64, u64::checked_add)
+}
+
+/// The product of `values`, `None` when it exceeds `u64`.
+pub fn product(values: impl IntoIterator<Item = u64>) -> Option<u64> {
+    values.into_iter().try_fold(1u64, u64::checked_mul)
+}
+
+/// `a - b`, exactly.
+pub fn difference(a: u64, b: u64) -> i128 {
+    i128::from(a) - i128::from(b)
+}
+
+/// A count as a signed figure.
+pub fn signed(n: u64) -> i128 {
+    i128::from(n)
+}
+
+/// A `usize` count (a number of tensors) as `u64`; lossless on every supported target.
+pub fn len(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Natural order: runs of digits compare as numbers (`layer.2` before `layer.10`), the
+/// rest byte by byte; equal-valued numbers with different zero padding fall back to the
+/// plain order so the result is total.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(p), Some(q)) if p.is_ascii_digit() && q.is_ascii_digit() => {
+                let i = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let j = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (dx, dy) = (trim_zeros(&x[..i]), trim_zeros(&y[..j]));
+                let by_value = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(dy));
+                if by_value != Ordering::Equal {
+                    return by_value;
+                }
+                x = &x[i..];
+                y = &y[j..];
+            }
+            (Some(p), Some(q)) => {
+                if p != q {
+                    return p.cmp(q);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
+}
+
+fn trim_zeros(digits: &[u8]) -> &[u8] {
+    let zeros = digits.iter().take_while(|&&c| c == b'0').count();
+    &digits[zeros..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_that_exceed_64_bits_are_none() {
+        assert_eq!(sum([1, 2, 3]), Some(6));
+        assert_eq!(sum([u64::MAX, 1]), None);
+        assert_eq!(product([1 << 32, 1 << 32]), None);
+        assert_eq!(difference(0, u64::MAX), -i128::from(u64::MAX));
+    }
+
+    #[test]
+    fn layer_numbers_sort_by_value() {
+        let mut names = vec![
+            "layer.10.w",
+            "layer.2.w",
+            "layer.1.w",
+            "embed",
+            "layer.02.w",
+        ];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            names,
+            [
+                "embed",
+                "layer.1.w",
+                "layer.02.w",
+                "layer.2.w",
+                "layer.10.w"
+            ]
+        );
+        let huge = "x.184467440737095516150";
+        assert_eq!(natural_cmp(huge, "x.9"), Ordering::Greater);
+    }
+}

@@ -1,0 +1,101 @@
+//! What a file is, from its first bytes: a safetensors checkpoint, or one of the formats
+//! people hand to a parameter counter by mistake (or before paramaudit reads them), each
+//! named so the user learns what they have.
+
+/// Bytes looked at.
+pub const SNIFF_BYTES: usize = 64;
+
+/// The kinds of file recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Possibly safetensors: the safetensors reader decides (and names any problem).
+    Safetensors,
+    /// A zip archive (`PK\x03\x04`): what `torch.save` writes since torch 1.6.
+    Zip,
+    /// A raw pickle (`\x80` and protocol 2..5): a legacy `torch.save` file.
+    Pickle,
+    /// GGUF (llama.cpp), little- or big-endian.
+    Gguf,
+    /// HDF5 (`\x89HDF\r\n\x1a\n`): Keras / TensorFlow `.h5`.
+    Hdf5,
+    /// An ONNX protobuf (a `ModelProto` starting with its `ir_version`).
+    Onnx,
+    /// JSON text (a config, an index, a saved report).
+    Json,
+    /// Other text.
+    Text,
+}
+
+impl Kind {
+    /// What the file is, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Safetensors => "a safetensors file",
+            Kind::Zip => "a zip archive (a PyTorch checkpoint written by torch.save?); PyTorch files are not read yet: convert to safetensors",
+            Kind::Pickle => "a raw pickle (a legacy torch.save checkpoint?); pickle files are not read (they can run code): convert to safetensors",
+            Kind::Gguf => "a GGUF file (llama.cpp); GGUF is not read yet",
+            Kind::Hdf5 => "an HDF5 file (Keras / TensorFlow .h5); not a format paramaudit reads",
+            Kind::Onnx => "an ONNX model; not a format paramaudit reads",
+            Kind::Json => "a JSON text file, not a checkpoint",
+            Kind::Text => "a text file, not a checkpoint",
+        }
+    }
+}
+
+/// Recognise a file from its first bytes. Only positive evidence names another format:
+/// anything else is left to the safetensors reader, whose messages are more precise.
+pub fn sniff(head: &[u8]) -> Kind {
+    const HDF5: &[u8] = b"\x89HDF\r\n\x1a\n";
+    match head {
+        [b'P', b'K', 3, 4, ..] => Kind::Zip,
+        [0x80, 2..=5, ..] => Kind::Pickle,
+        [b'G', b'G', b'U', b'F', ..] | [b'F', b'U', b'G', b'G', ..] => Kind::Gguf,
+        h if h.starts_with(HDF5) => Kind::Hdf5,
+        [0x08, v, tag, ..]
+            if *v < 0x20 && matches!(tag, 0x12 | 0x1a | 0x22 | 0x2a | 0x32 | 0x3a | 0x42) =>
+        {
+            Kind::Onnx
+        }
+        h if looks_like_text(h) => match h.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') | Some(b'[') => Kind::Json,
+            _ => Kind::Text,
+        },
+        _ => Kind::Safetensors,
+    }
+}
+
+/// Eight printable bytes cannot start a safetensors file: as a little-endian length they
+/// would announce a header far beyond any limit.
+fn looks_like_text(head: &[u8]) -> bool {
+    head.len() >= 8
+        && head[..8]
+            .iter()
+            .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_bytes_name_the_format() {
+        assert_eq!(sniff(b"PK\x03\x04rest"), Kind::Zip);
+        assert_eq!(sniff(b"\x80\x02\x8a\x0alz"), Kind::Pickle);
+        assert_eq!(sniff(b"GGUF\x03\x00\x00\x00"), Kind::Gguf);
+        assert_eq!(sniff(b"\x89HDF\r\n\x1a\n\x00"), Kind::Hdf5);
+        assert_eq!(sniff(b"\x08\x07\x12\x07pytorch"), Kind::Onnx);
+        assert_eq!(sniff(b"  {\"model_type\": 1}"), Kind::Json);
+        assert_eq!(sniff(b"hello world\n"), Kind::Text);
+    }
+
+    #[test]
+    fn safetensors_and_broken_safetensors_go_to_the_safetensors_reader() {
+        let mut st = 24u64.to_le_bytes().to_vec();
+        st.extend_from_slice(b"{\"__metadata__\":{}}     ");
+        assert_eq!(sniff(&st), Kind::Safetensors);
+        assert_eq!(sniff(&[1, 2, 3]), Kind::Safetensors);
+        let mut array = 5u64.to_le_bytes().to_vec();
+        array.extend_from_slice(b"[1,2]");
+        assert_eq!(sniff(&array), Kind::Safetensors);
+    }
+}
