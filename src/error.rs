@@ -63,12 +63,14 @@ pub enum Error {
         suggestion: Option<PathBuf>,
     },
     /// A Hub id could not be served; no local path of that name exists either.
-    #[error("{source} (no local path `{spec}` exists either)")]
+    #[error("{source} (no local path `{spec}` exists either{})", suggestion.as_ref().map(|s| format!("; did you mean {}?", s.display())).unwrap_or_default())]
     Remote {
         /// The argument as given.
         spec: String,
         /// Why the Hub (or the cache) could not serve it.
         source: Box<Error>,
+        /// The closest existing local path, when one is near.
+        suggestion: Option<PathBuf>,
     },
     /// A file is a checkpoint format paramaudit does not read (yet), or not a checkpoint.
     #[error("{}: {what}", path.display())]

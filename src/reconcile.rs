@@ -253,7 +253,7 @@ pub struct FormulaReport {
     pub dims: Dims,
     /// Where they came from.
     pub dims_source: DimsSource,
-    /// The hand derivation (REFERENCE.md §1): weights only.
+    /// The hand derivation (docs/reference.md §1): weights only.
     pub weights_only: u64,
     /// Exactly what should be stored for the parts present, tied weights once.
     pub expected_total: u64,

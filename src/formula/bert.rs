@@ -1,5 +1,5 @@
 //! The BERT family: dimensions from `config.json` (defaults of transformers' `BertConfig`),
-//! the hand derivation of REFERENCE.md §1 (Devlin et al. 2018 §3, Vaswani et al. 2017
+//! the hand derivation of docs/reference.md §1 (Devlin et al. 2018 §3, Vaswani et al. 2017
 //! §3.2-3.3), and the exact list of tensors transformers' `modeling_bert` stores.
 //!
 //! Two computations on purpose: [`derive`] is closed-form arithmetic, [`expected_tensors`]
@@ -157,7 +157,7 @@ pub struct Step {
 /// The closed-form counts for one config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Derivation {
-    /// The hand derivation of REFERENCE.md §1, one step per row.
+    /// The hand derivation of docs/reference.md §1, one step per row.
     pub steps: Vec<Step>,
     /// Its total: weights only, no linear biases, no pooler, no heads.
     pub weights_only: u64,
@@ -250,7 +250,7 @@ fn step(part: &str, formula: &str, arithmetic: String, value: u64) -> Step {
     }
 }
 
-/// The derivation, step by step with its arithmetic (REFERENCE.md §1 and §2).
+/// The derivation, step by step with its arithmetic (docs/reference.md §1 and §2).
 pub fn derive(d: &Dims) -> Derivation {
     let p = Parts::of(d);
     let (v, h, l, i, pos, t, n) = (
@@ -623,7 +623,7 @@ mod tests {
             .value
     }
 
-    /// REFERENCE.md §2, the table of exact counts, row by row.
+    /// docs/reference.md §2, the table of exact counts, row by row.
     #[test]
     fn closed_form_matches_reference_table() {
         let base = dims(30522, 768, 12, 3072, 12);
@@ -643,7 +643,7 @@ mod tests {
         assert_eq!(derive(&large).weights_only, 333_871_104);
     }
 
-    /// REFERENCE.md §2: the itemised bert-base gap.
+    /// docs/reference.md §2: the itemised bert-base gap.
     #[test]
     fn bert_base_gap_items_match_reference() {
         let p = Parts::of(&dims(30522, 768, 12, 3072, 12));

@@ -125,39 +125,40 @@ fn summary(rows: &[SummaryRow]) -> Section {
             ("unexplained", true),
             ("formula total", true),
             ("bytes", true),
+            ("status", false),
         ],
     );
     for r in rows {
-        match &r.figures {
-            Ok(f) => {
-                let tone = match f.unexplained {
+        let (cells, tone) = match &r.figures {
+            Ok(f) => (
+                [
+                    count_human(f.parameters),
+                    count(f.buffers),
+                    maybe_signed(f.unexplained),
+                    maybe(f.formula_total),
+                    human_bytes(f.bytes),
+                    "ok".to_string(),
+                ],
+                match f.unexplained {
                     Some(0) | None => None,
                     Some(_) => Some(Tone::Warn),
-                };
-                s.push_toned(
-                    vec![
-                        r.model.clone(),
-                        count_human(f.parameters),
-                        count(f.buffers),
-                        maybe_signed(f.unexplained),
-                        maybe(f.formula_total),
-                        human_bytes(f.bytes),
-                    ],
-                    tone,
-                );
-            }
-            Err(why) => s.push_toned(
-                vec![
-                    r.model.clone(),
+                },
+            ),
+            Err(why) => (
+                [
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
                     format!("error: {why}"),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
                 ],
                 Some(Tone::Bad),
             ),
-        }
+        };
+        let mut row = vec![r.model.clone()];
+        row.extend(cells);
+        s.push_toned(row, tone);
     }
     s
 }

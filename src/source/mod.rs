@@ -63,6 +63,7 @@ pub fn resolve(arg: &str, request: &Request) -> Result<Resolved> {
                 Error::Remote {
                     spec: arg.to_string(),
                     source: Box::new(e),
+                    suggestion: spec::suggest(Path::new(arg)),
                 }
             })
         }

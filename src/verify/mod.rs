@@ -505,3 +505,70 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
         tensors: stats,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::open_file;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/tiny")
+            .join(name)
+            .join("model.safetensors")
+    }
+
+    fn run(checkpoint: &Checkpoint, tensors: &[Classified]) -> Result<VerifyReport> {
+        verify(Inputs {
+            spec: "m",
+            checkpoint,
+            tensors,
+            expected: BTreeMap::new(),
+            allow_nonfinite: false,
+            progress: &|_| {},
+        })
+    }
+
+    /// The file is mapped once, when the checkpoint is opened: replacing the path by a
+    /// shorter file afterwards changes nothing (a second open sliced the new, shorter
+    /// file with the old offsets and panicked).
+    #[test]
+    fn verify_reads_the_map_it_validated_even_when_the_path_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("model.safetensors");
+        std::fs::copy(fixture("bert-model"), &path).unwrap();
+        let original = crate::hash::sha256_file(&path).unwrap();
+        let resolved = crate::source::local::resolve(&path, None).unwrap();
+        let (checkpoint, tensors) = crate::open_classified(&resolved).unwrap();
+        let other = tmp.path().join("short");
+        std::fs::write(&other, b"12345678").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let report = run(&checkpoint, &tensors).unwrap();
+        assert_eq!(report.files[0].sha256, original);
+        assert_eq!(report.bytes, 55_832);
+    }
+
+    /// A map shorter than the header promised is an error (exit 2), never a read past it.
+    #[test]
+    fn a_map_that_disagrees_with_its_header_is_refused() {
+        let (info, tensors) = open_file(&fixture("bert-model"), 0).unwrap();
+        let (small, _) = open_file(&fixture("bert-model-no-pooler"), 0).unwrap();
+        let checkpoint = Checkpoint {
+            files: vec![FileInfo {
+                mapped: small.mapped,
+                ..info
+            }],
+            tensors: Vec::new(),
+            index: None,
+            warnings: Vec::new(),
+            header_only: false,
+        };
+        let tensors = crate::classify::classify(tensors);
+        let e = run(&checkpoint, &tensors).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string().contains("but the header promised 55832"),
+            "{e}"
+        );
+    }
+}

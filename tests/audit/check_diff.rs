@@ -221,7 +221,7 @@ fn each_mutation_fails_check_with_a_precise_diff() {
             ],
         );
         assert_eq!(json.code, 1);
-        let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        let v = crate::common::schema::doc("check", &json.stdout);
         assert_eq!(v["passed"], false, "{}", m.name);
     }
 }
@@ -323,16 +323,11 @@ fn malformed_expectations_are_input_errors() {
     }
 }
 
-#[test]
-fn real_minilm_matches_the_sha256_of_reference() {
-    let dir = root().join("data/minilm");
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "run scripts/fetch-minilm.sh"
-    );
+/// Part of `minilm::real_all_minilm_l6_v2_weights`, which checks the weights are there.
+pub fn real_minilm_matches_its_published_sha256(dir: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let pins = tmp.path().join("pins.json");
-    // REFERENCE.md §4.
+    // docs/reference.md §4.
     std::fs::write(
         &pins,
         r#"{"parameters": 22713216, "buffers": 512, "tensors": 104, "dtypes": ["F32", "I64"], "unexplained": 0,
@@ -367,7 +362,7 @@ fn diff_between_pretraining_and_classifier_lists_exactly_the_head_tensors() {
         ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let d: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let d = crate::common::schema::doc("diff", &out.stdout);
     let names = |k: &str| -> Vec<String> {
         d[k].as_array()
             .unwrap()
@@ -451,13 +446,13 @@ fn saved_bert_base_header_is_small_and_reports_the_same_figures() {
         .map(|e| e.metadata().unwrap().len())
         .sum();
     assert!(size < 30_000, "saved header and config take {size} bytes");
-    let a: Report = serde_json::from_str(&out.stdout).unwrap();
+    let a: Report = crate::common::report(&out.stdout);
     let back = run(
         tmp.path(),
         &["inspect", saved.to_str().unwrap(), "--format", "json"],
     );
     assert_eq!(back.code, 0, "{}", back.stderr);
-    let b: Report = serde_json::from_str(&back.stdout).unwrap();
+    let b: Report = crate::common::report(&back.stdout);
     assert!(b.source.header_only && !a.source.header_only);
     assert_eq!(
         a.totals, b.totals,
@@ -485,7 +480,7 @@ fn saved_bert_base_header_is_small_and_reports_the_same_figures() {
         &["inspect", resaved.to_str().unwrap(), "--format", "json"],
     );
     assert_eq!(back2.code, 0, "{}", back2.stderr);
-    let c2: Report = serde_json::from_str(&back2.stdout).unwrap();
+    let c2: Report = crate::common::report(&back2.stdout);
     assert_eq!(c2.totals, a.totals);
     // check and diff accept it too.
     let expect = tmp.path().join("expected.json");
@@ -510,7 +505,7 @@ fn saved_bert_base_header_is_small_and_reports_the_same_figures() {
             "json",
         ],
     );
-    let v: serde_json::Value = serde_json::from_str(&d.stdout).unwrap();
+    let v = crate::common::schema::doc("diff", &d.stdout);
     assert!(
         v["only_in_a"].as_array().unwrap().is_empty()
             && v["changed"].as_array().unwrap().is_empty()

@@ -199,7 +199,7 @@ fn json_output_is_only_the_report_on_stdout() {
     );
     assert_eq!(out.code, 0);
     assert!(out.stderr.is_empty());
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let v = crate::common::schema::doc("report", &out.stdout);
     for key in ["parameters", "buffers", "tensors", "bytes"] {
         assert!(v["totals"][key].is_u64(), "totals.{key}");
     }

@@ -10,7 +10,7 @@ fn formula_prints_the_reference_derivation_for_bert_base() {
     std::fs::write(&config, BERT_BASE_CONFIG).unwrap();
     let out = run(tmp.path(), &["formula", config.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    // REFERENCE.md §1, row by row, arithmetic included.
+    // docs/reference.md §1, row by row, arithmetic included.
     for needle in [
         "(30522 + 512 + 2) · 768",
         "23,835,648",
@@ -38,7 +38,7 @@ fn formula_prints_the_reference_derivation_for_bert_base() {
         tmp.path(),
         &["formula", config.to_str().unwrap(), "--format", "json"],
     );
-    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let v = crate::common::schema::doc("formula", &json.stdout);
     assert_eq!(v["weights_only"], 108_808_704);
     assert_eq!(v["dims"]["hidden_size"], 768);
 }

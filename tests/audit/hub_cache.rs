@@ -10,7 +10,7 @@ use crate::common::hub_server::git_sha1;
 use crate::common::layout::{self, BERT_BASE, BERT_BASE_CONFIG};
 use crate::common::{fixture, output, paramaudit, run, Output, Report};
 
-/// REFERENCE.md §3: the commit and the LFS sha256 of bert-base-uncased's model.safetensors.
+/// docs/reference.md §3: the commit and the LFS sha256 of bert-base-uncased's model.safetensors.
 const COMMIT: &str = "86b5e0934494bd15c9632b12f734a8a67f723594";
 const BERT_BASE_SHA256: &str = "68d45e234eb4a928074dfd868cead0219ab85354cc53d20e772753c6bb9169d3";
 
@@ -96,7 +96,7 @@ fn python_layout_cache_is_read_offline_by_branch_and_by_commit() {
     ] {
         let out = inspect_offline(home, &args);
         assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
-        let r: Report = serde_json::from_str(&out.stdout).unwrap();
+        let r: Report = crate::common::report(&out.stdout);
         assert_eq!(r.totals.parameters, 110_106_428);
         assert_eq!(r.differences.unwrap().unexplained, 0);
         assert_eq!(r.formula.unwrap().weights_only, 108_808_704);
@@ -112,7 +112,7 @@ fn short_id_is_looked_up_under_its_own_cache_folder_like_python_does() {
         &["inspect", "bert-base-uncased", "--format", "json"],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let r: Report = serde_json::from_str(&out.stdout).unwrap();
+    let r: Report = crate::common::report(&out.stdout);
     assert_eq!(r.totals.parameters, 110_106_428);
 }
 

@@ -1,5 +1,5 @@
 //! Downloads from a test Hub on 127.0.0.1 (tests/audit/common/hub_server.rs) that follows
-//! HUB_PROTOCOL.md. The only difference from the real Hub is HF_ENDPOINT.
+//! docs/hub.md. The only difference from the real Hub is HF_ENDPOINT.
 
 use std::path::{Path, PathBuf};
 
@@ -73,7 +73,7 @@ fn bert_base_uncased_downloads_through_the_legacy_redirect_then_runs_from_the_ca
         &["inspect", "bert-base-uncased", "--format", "json"],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let first: Report = serde_json::from_str(&out.stdout).unwrap();
+    let first: Report = crate::common::report(&out.stdout);
     assert_eq!(first.totals.parameters, 110_106_428);
     assert_eq!(first.differences.as_ref().unwrap().unexplained, 0);
     assert!(
@@ -134,7 +134,7 @@ fn sharded_repo_downloads_every_shard() {
         &["inspect", "org/sharded", "--format", "json"],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let r: Report = serde_json::from_str(&out.stdout).unwrap();
+    let r: Report = crate::common::report(&out.stdout);
     assert_eq!(r.totals.parameters, 13_763, "transformers' count");
     assert_eq!(r.source.files.len(), 3);
 }
@@ -150,7 +150,7 @@ fn transient_429_and_500_are_retried() {
             &["inspect", "org/tiny", "--format", "json"],
         );
         assert_eq!(out.code, 0, "{fault:?}: {}", out.stderr);
-        let r: Report = serde_json::from_str(&out.stdout).unwrap();
+        let r: Report = crate::common::report(&out.stdout);
         assert_eq!(r.totals.parameters, 12_968);
     }
 }
@@ -280,21 +280,20 @@ fn header_only_reads_kilobytes_of_a_440_mb_model_and_reports_the_same_figures() 
     assert_eq!(gets.len(), 1, "one ranged read: {gets:?}");
     assert!(gets[0].ends_with("range=bytes=0-65535"), "{gets:?}");
 
-    let remote: Report = serde_json::from_str(&out.stdout).unwrap();
+    let remote: Report = crate::common::report(&out.stdout);
     assert!(remote.source.header_only);
     assert_eq!(remote.totals.parameters, 110_106_428);
     assert_eq!(remote.totals.file_bytes, 440_449_768);
     assert_eq!(remote.formula.as_ref().unwrap().weights_only, 108_808_704);
     assert!(remote.notes.iter().any(|n| n.starts_with("header only")));
     // Same figures as reading the very same file locally.
-    let local: Report = serde_json::from_str(
+    let local: Report = crate::common::report(
         &crate::common::run(
             tmp.path(),
             &["inspect", src.to_str().unwrap(), "--format", "json"],
         )
         .stdout,
-    )
-    .unwrap();
+    );
     assert_eq!(remote.totals, local.totals);
     assert_eq!(remote.differences, local.differences);
     assert_eq!(remote.buckets.embedding, local.buckets.embedding);
@@ -333,7 +332,7 @@ fn header_only_reads_a_long_header_in_two_requests_and_shards_one_by_one() {
         &["inspect", "org/long", "--header-only", "--format", "json"],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let r: Report = serde_json::from_str(&out.stdout).unwrap();
+    let r: Report = crate::common::report(&out.stdout);
     assert_eq!(r.totals.tensors, 3000);
     assert_eq!(r.buckets.other.parameters, 3000);
     let gets: Vec<String> = server
@@ -359,7 +358,7 @@ fn header_only_reads_a_long_header_in_two_requests_and_shards_one_by_one() {
         ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let r: Report = serde_json::from_str(&out.stdout).unwrap();
+    let r: Report = crate::common::report(&out.stdout);
     assert_eq!(r.totals.parameters, 13_763, "transformers' count");
     assert_eq!((r.source.files.len(), r.source.header_only), (3, true));
     assert_eq!(r.differences.unwrap().unexplained, 0);
@@ -452,7 +451,7 @@ fn hf_token_is_sent_for_private_repos() {
             .args(["inspect", "org/private", "--format", "json"]),
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let r: Report = serde_json::from_str(&out.stdout).unwrap();
+    let r: Report = crate::common::report(&out.stdout);
     assert_eq!(r.totals.parameters, 12_968);
 }
 

@@ -1,5 +1,5 @@
 //! Full-size layouts of bert-base-uncased and bert-large-uncased, as sparse files.
-//! Every figure asserted here comes from REFERENCE.md §2-3, not from paramaudit.
+//! Every figure asserted here comes from docs/reference.md §2-3, not from paramaudit.
 
 use crate::common::layout::{self, BERT_BASE, BERT_BASE_CONFIG, BERT_LARGE};
 use crate::common::{inspect_json, run, Bucket, Differences};
@@ -17,13 +17,16 @@ fn bert_base_layout_is_byte_exact_and_reconciles_to_reference_figures() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bert-base-uncased");
     let tensors = layout::bert_pretraining(BERT_BASE);
-    assert_eq!(tensors.len(), 206, "REFERENCE.md §3: 206 tensors");
+    assert_eq!(tensors.len(), 206, "docs/reference.md §3: 206 tensors");
     let size = layout::write_model_dir(&dir, &tensors, BERT_BASE_CONFIG);
-    assert_eq!(size, 440_449_768, "REFERENCE.md §3: the real file size");
+    assert_eq!(
+        size, 440_449_768,
+        "docs/reference.md §3: the real file size"
+    );
     assert_eq!(
         layout::header(&tensors).0.len(),
         8 + 24_048,
-        "REFERENCE.md §3: 24,048-byte header"
+        "docs/reference.md §3: 24,048-byte header"
     );
 
     let r = inspect_json(tmp.path(), &dir, &[]);
@@ -33,7 +36,7 @@ fn bert_base_layout_is_byte_exact_and_reconciles_to_reference_figures() {
     assert_eq!(r.totals.tensors, 206);
     assert_eq!(r.totals.bytes, 440_425_712);
     assert_eq!(r.totals.file_bytes, 440_449_768);
-    // REFERENCE.md §2, per bucket.
+    // docs/reference.md §2, per bucket.
     let b = &r.buckets;
     assert_eq!(b.embedding.parameters, 23_835_648);
     assert_eq!(
@@ -70,7 +73,7 @@ fn bert_base_layout_is_byte_exact_and_reconciles_to_reference_figures() {
         }
     );
     assert!(r.findings.is_empty(), "{:?}", r.findings);
-    // The ladder climbs from the derivation to the stored total through REFERENCE.md §2's
+    // The ladder climbs from the derivation to the stored total through docs/reference.md §2's
     // intermediate figures (BertModel without, then with, pooler).
     let totals: Vec<i64> = r
         .ladder
@@ -112,7 +115,7 @@ fn bert_large_layout_reconciles_to_reference_figures() {
     );
     assert_eq!(
         size, 1_344_951_960,
-        "REFERENCE.md §3 (reconstructed layout)"
+        "docs/reference.md §3 (reconstructed layout)"
     );
     let r = inspect_json(tmp.path(), &dir, &[]);
     assert_eq!(r.totals.parameters, 336_226_108);

@@ -3,6 +3,7 @@
 
 mod check_diff;
 mod common;
+mod first_contact;
 mod fixtures;
 mod formula_cmd;
 mod hub_cache;
@@ -10,5 +11,6 @@ mod hub_download;
 mod layouts;
 mod malformed;
 mod minilm;
+mod mutation;
 mod snapshots;
 mod verify;

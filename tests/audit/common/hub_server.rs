@@ -1,4 +1,4 @@
-//! A test Hub on 127.0.0.1 that follows ../shared/HUB_PROTOCOL.md: `resolve` URLs answered
+//! A test Hub on 127.0.0.1 that follows docs/hub.md: `resolve` URLs answered
 //! to HEAD and GET with X-Repo-Commit / ETag / X-Linked-Etag / X-Linked-Size, a 302 for LFS
 //! files to a "CDN" on a second port (Hub headers on the 302 only), a relative 307 from a
 //! legacy short id to the canonical one, byte ranges (206, 416), the error codes with

@@ -1,5 +1,5 @@
 //! Real checkpoint layouts written from scratch, independent of the paramaudit library:
-//! the exact tensor list of bert-base-uncased (REFERENCE.md §3) and friends, and a
+//! the exact tensor list of bert-base-uncased (docs/reference.md §3) and friends, and a
 //! safetensors writer that produces the header the way the reference writer does
 //! (`__metadata__` first, tensors in sorted name order with contiguous offsets from 0,
 //! compact JSON padded with spaces to a multiple of 8) followed by a sparse data section.
@@ -45,7 +45,7 @@ pub const BERT_LARGE: Bert = Bert {
     token_types: 2,
 };
 
-/// The tensors of the real bert-base-uncased `model.safetensors` (REFERENCE.md §3):
+/// The tensors of the real bert-base-uncased `model.safetensors` (docs/reference.md §3):
 /// `bert.` prefix, TF-era `LayerNorm.gamma`/`beta`, pooler and the pre-training heads,
 /// no `cls.predictions.decoder.weight` (tied), no `position_ids`.
 pub fn bert_pretraining(c: Bert) -> Vec<Spec> {
@@ -92,7 +92,7 @@ pub fn bert_pretraining(c: Bert) -> Vec<Spec> {
     t
 }
 
-/// The config.json of bert-base-uncased, verbatim from REFERENCE.md §3.
+/// The config.json of bert-base-uncased, verbatim from docs/reference.md §3.
 pub const BERT_BASE_CONFIG: &str = r#"{
   "architectures": ["BertForMaskedLM"],
   "attention_probs_dropout_prob": 0.1, "gradient_checkpointing": false,

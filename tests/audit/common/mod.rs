@@ -4,6 +4,7 @@
 
 pub mod hub_server;
 pub mod layout;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 
@@ -56,7 +57,13 @@ pub fn inspect_json(cwd: &Path, path: &Path, extra: &[&str]) -> Report {
     args.extend_from_slice(extra);
     let out = run(cwd, &args);
     assert_eq!(out.code, 0, "inspect {p} failed: {}", out.stderr);
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", out.stdout))
+    report(&out.stdout)
+}
+
+/// An `inspect` report, validated against docs/schema/report.schema.json, then read into
+/// the contract types.
+pub fn report(text: &str) -> Report {
+    serde_json::from_value(schema::doc("report", text)).unwrap()
 }
 
 // The JSON contract, as a user's program would read it.
