@@ -36,6 +36,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, diag: &mut dyn Write) -> Result<u8> {
         Command::Diff(args) => diff(args, style, out, diag),
         Command::Verify(args) => verify(args, style, out, diag),
         Command::Formula(args) => formula(args, style, out),
+        Command::Families(args) => families(args, style, out),
         Command::Completions(args) => completions(args, out),
         Command::Man => man(out),
     }
@@ -61,6 +62,13 @@ fn emit(code: u8, written: io::Result<()>) -> Result<u8> {
         Ok(()) => Ok(code),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(code),
         Err(e) => Err(Error::Output(e)),
+    }
+}
+
+/// How to read a model: the shared `--family`.
+fn read_options(fetch: &FetchArgs) -> crate::Options {
+    crate::Options {
+        family: fetch.family.clone(),
     }
 }
 
@@ -95,7 +103,7 @@ fn inspect(
     if let [model] = args.models.as_slice() {
         let req = request(&args.fetch, args.header_only, args.config.as_deref(), true);
         let resolved = crate::source::resolve(model, &req)?;
-        let report = crate::inspect(&resolved)?;
+        let report = crate::inspect_with(&resolved, &read_options(&args.fetch))?;
         if let Some(dir) = &args.save_header {
             save_header(&resolved, dir, args.fetch.quiet, diag)?;
         }
@@ -107,15 +115,18 @@ fn inspect(
         ));
     }
     let req = request(&args.fetch, args.header_only, args.config.as_deref(), false);
+    let options_read = read_options(&args.fetch);
     let items: Vec<Item> = args
         .models
         .par_iter()
-        .map(
-            |model| match crate::source::resolve(model, &req).and_then(|r| crate::inspect(&r)) {
+        .map(|model| {
+            match crate::source::resolve(model, &req)
+                .and_then(|r| crate::inspect_with(&r, &options_read))
+            {
                 Ok(report) => Item::Report(Box::new(report)),
                 Err(e) => Item::Failed(Failure::new(model, &e)),
-            },
-        )
+            }
+        })
         .collect();
     for item in &items {
         if let Item::Failed(f) = item {
@@ -175,7 +186,7 @@ fn check(args: CheckArgs, style: Style, out: &mut dyn Write, _diag: &mut dyn Wri
     let expected = Expected::read(&args.expect)?;
     let req = request(&args.fetch, args.header_only, args.config.as_deref(), true);
     let resolved = crate::source::resolve(&args.model, &req)?;
-    let report = crate::inspect(&resolved)?;
+    let report = crate::inspect_with(&resolved, &read_options(&args.fetch))?;
     let hashes = match &expected {
         Expected::Pins(p) if p.sha256.is_some() => file_hashes(&report)?,
         _ => BTreeMap::new(),
@@ -200,8 +211,9 @@ fn check(args: CheckArgs, style: Style, out: &mut dyn Write, _diag: &mut dyn Wri
 
 fn diff(args: DiffArgs, style: Style, out: &mut dyn Write, _diag: &mut dyn Write) -> Result<u8> {
     let req = request(&args.fetch, args.header_only, None, true);
-    let a = crate::inspect(&crate::source::resolve(&args.a, &req)?)?;
-    let b = crate::inspect(&crate::source::resolve(&args.b, &req)?)?;
+    let read = read_options(&args.fetch);
+    let a = crate::inspect_with(&crate::source::resolve(&args.a, &req)?, &read)?;
+    let b = crate::inspect_with(&crate::source::resolve(&args.b, &req)?, &read)?;
     let d = compare::diff(&args.a, &a, &args.b, &b);
     emit(
         EXIT_OK,
@@ -298,15 +310,17 @@ fn verify(
 ) -> Result<u8> {
     let req = request(&args.fetch, false, None, true);
     let resolved = crate::source::resolve(&args.model, &req)?;
-    let (checkpoint, tensors) = crate::open_classified(&resolved)?;
+    let opened = crate::open_classified(&resolved, &read_options(&args.fetch))?;
+    let (checkpoint, tensors) = (&opened.checkpoint, &opened.tensors);
     let paths: Vec<PathBuf> = checkpoint.files.iter().map(|f| f.path.clone()).collect();
     let expected = expected_hashes(&args, &paths)?;
     let total = crate::count::sum(checkpoint.files.iter().map(|f| f.file_bytes)).unwrap_or(0);
     let bar = progress_bar(total, args.fetch.quiet);
     let report = crate::verify::verify(crate::verify::Inputs {
         spec: &args.model,
-        checkpoint: &checkpoint,
-        tensors: &tensors,
+        checkpoint,
+        tensors,
+        norm: opened.family.map(|c| c.family.norm),
         expected,
         allow_nonfinite: args.allow_nonfinite,
         progress: &|n| bar.inc(n),
@@ -356,10 +370,18 @@ fn formula_config(path: &Path) -> Result<ModelConfig> {
 
 fn formula(args: FormulaArgs, style: Style, out: &mut dyn Write) -> Result<u8> {
     let config = formula_config(&args.config)?;
-    let doc = crate::formula::explain(&config)?;
+    let doc = crate::formula::explain(&config, args.family.as_deref())?;
     emit(
         EXIT_OK,
         renderer(args.format.get().into(), style).derivation(&doc, out),
+    )
+}
+
+fn families(args: crate::cli::FamiliesArgs, style: Style, out: &mut dyn Write) -> Result<u8> {
+    let list = crate::family::listing();
+    emit(
+        EXIT_OK,
+        renderer(args.format.get().into(), style).families(&list, out),
     )
 }
 

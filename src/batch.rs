@@ -75,7 +75,7 @@ pub fn summary(items: &[Item]) -> Vec<SummaryRow> {
                 figures: Ok(SummaryFigures {
                     parameters: r.totals.parameters,
                     buffers: r.totals.buffers,
-                    unexplained: r.differences.map(|d| d.unexplained),
+                    unexplained: r.differences.as_ref().map(|d| d.unexplained),
                     formula_total: r.formula.as_ref().map(|f| f.expected_total),
                     bytes: r.totals.file_bytes,
                 }),

@@ -1,39 +1,40 @@
-//! Sort every tensor into one bucket and one role, by name, with rules kept as data.
+//! Sort every tensor into one bucket and one role with its family's table (see
+//! [`crate::family`]): the row a name matches gives its bucket, role, part and canonical
+//! key. The same rows spell out what the formula expects, so matching stored against
+//! expected tensors compares keys, never spellings.
 //!
-//! A rule is a dotted pattern matched against the *end* of a tensor name at a segment
-//! boundary, so any prefix (`bert.`, none, `model.bert.`) is accepted. In a pattern, `#`
-//! stands for a layer number and `*` for the leaf, one of `weight`, `bias`, `gamma`, `beta`
-//! (the TF-era LayerNorm spelling). The first rule that matches wins, so the specific rules
-//! (the heads' own LayerNorm) come before the general ones.
-//!
-//! Each match also yields a *canonical key*: the pattern with the layer number filled in and
-//! the leaf normalised (`gamma` -> `weight`, `beta` -> `bias`). The formula names the
-//! tensors it expects by the same keys, so matching stored against expected tensors does
-//! not depend on prefixes or spellings.
+//! Without a family (or for a name no row matches) an integer or boolean tensor is a
+//! buffer and a float tensor goes to `other`.
 
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Tensor;
+use crate::family::{Compiled, Family, RowKind};
 
 /// Where a tensor's parameters go in the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Bucket {
-    /// Word, position and token-type embedding matrices.
+    /// Token, position and type embeddings, patch embeddings, position tables.
     Embedding,
-    /// Query, key, value and attention-output projections (weights and biases).
+    /// Attention projections (query, key, value, output; fused or latent).
     Attention,
-    /// The feed-forward block: intermediate and output dense layers.
+    /// The dense feed-forward block (gated or not).
     Ffn,
-    /// Every LayerNorm of the backbone (embedding LayerNorm included).
-    #[serde(rename = "layernorm")]
-    LayerNorm,
-    /// The pooler's dense layer.
+    /// Mixture-of-experts routers (gates).
+    Router,
+    /// Routed experts of mixture-of-experts layers.
+    RoutedExperts,
+    /// Shared (always active) experts of mixture-of-experts layers.
+    SharedExperts,
+    /// Every norm of the backbone: LayerNorm or RMSNorm (the report names which).
+    Norm,
+    /// The pooler.
     Pooler,
-    /// Task and pre-training heads (MLM, next sentence, classifiers, QA).
+    /// Task and language-model heads.
     Head,
-    /// Non-parameter tensors (`position_ids`, integer tensors).
+    /// Non-parameter tensors (`position_ids`, causal masks, router score biases).
     Buffer,
     /// Anything no rule recognises.
     Other,
@@ -41,11 +42,14 @@ pub enum Bucket {
 
 impl Bucket {
     /// Every bucket, in report order.
-    pub const ALL: [Bucket; 8] = [
+    pub const ALL: [Bucket; 11] = [
         Bucket::Embedding,
         Bucket::Attention,
         Bucket::Ffn,
-        Bucket::LayerNorm,
+        Bucket::Router,
+        Bucket::RoutedExperts,
+        Bucket::SharedExperts,
+        Bucket::Norm,
         Bucket::Pooler,
         Bucket::Head,
         Bucket::Buffer,
@@ -58,7 +62,10 @@ impl Bucket {
             Bucket::Embedding => "embedding",
             Bucket::Attention => "attention",
             Bucket::Ffn => "ffn",
-            Bucket::LayerNorm => "layernorm",
+            Bucket::Router => "router",
+            Bucket::RoutedExperts => "routed_experts",
+            Bucket::SharedExperts => "shared_experts",
+            Bucket::Norm => "norm",
             Bucket::Pooler => "pooler",
             Bucket::Head => "head",
             Bucket::Buffer => "buffer",
@@ -71,7 +78,7 @@ impl Bucket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// A weight matrix, embedding table or LayerNorm gamma.
+    /// A weight matrix, embedding table or norm weight (gamma).
     Weight,
     /// A bias vector or LayerNorm beta.
     Bias,
@@ -90,150 +97,6 @@ impl Role {
     }
 }
 
-/// The heads a BERT-family checkpoint can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HeadKind {
-    /// `cls.predictions.*`: the masked-LM head (transform, LayerNorm, output bias, decoder).
-    MaskedLm,
-    /// `cls.seq_relationship.*`: the next-sentence head.
-    NextSentence,
-    /// `classifier.*`: sequence, token or multiple-choice classification.
-    Classifier,
-    /// `qa_outputs.*`: extractive question answering (start/end logits).
-    QuestionAnswering,
-}
-
-impl HeadKind {
-    /// Every head kind, in report order.
-    pub const ALL: [HeadKind; 4] = [
-        HeadKind::MaskedLm,
-        HeadKind::NextSentence,
-        HeadKind::Classifier,
-        HeadKind::QuestionAnswering,
-    ];
-
-    /// The name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            HeadKind::MaskedLm => "masked_lm",
-            HeadKind::NextSentence => "next_sentence",
-            HeadKind::Classifier => "classifier",
-            HeadKind::QuestionAnswering => "question_answering",
-        }
-    }
-}
-
-/// Which part of the model a rule belongs to; the formula expects parts, not tensors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Component {
-    /// Embedding tables and their LayerNorm.
-    Embeddings,
-    /// One encoder layer (attention, FFN, two LayerNorms).
-    Layer,
-    /// The pooler.
-    Pooler,
-    /// A head.
-    Head(HeadKind),
-    /// A known buffer.
-    Buffer,
-}
-
-/// One classification rule.
-#[derive(Debug, Clone, Copy)]
-pub struct Rule {
-    /// Dotted suffix pattern; `#` is a layer number, `*` a leaf (weight/bias/gamma/beta).
-    pub pattern: &'static str,
-    /// Bucket of the tensors it matches.
-    pub bucket: Bucket,
-    /// Model part of the tensors it matches.
-    pub component: Component,
-}
-
-const fn rule(pattern: &'static str, bucket: Bucket, component: Component) -> Rule {
-    Rule {
-        pattern,
-        bucket,
-        component,
-    }
-}
-
-use Bucket as B;
-use Component as C;
-use HeadKind as H;
-
-/// The BERT-family rules, most specific first. Names follow transformers' `modeling_bert`.
-pub const RULES: &[Rule] = &[
-    // Buffers registered by BertEmbeddings (saved by older transformers versions).
-    rule("embeddings.position_ids", B::Buffer, C::Buffer),
-    rule("embeddings.token_type_ids", B::Buffer, C::Buffer),
-    // Embeddings.
-    rule(
-        "embeddings.word_embeddings.weight",
-        B::Embedding,
-        C::Embeddings,
-    ),
-    rule(
-        "embeddings.position_embeddings.weight",
-        B::Embedding,
-        C::Embeddings,
-    ),
-    rule(
-        "embeddings.token_type_embeddings.weight",
-        B::Embedding,
-        C::Embeddings,
-    ),
-    rule("embeddings.LayerNorm.*", B::LayerNorm, C::Embeddings),
-    // Heads before the encoder: the MLM transform has a LayerNorm of its own.
-    rule(
-        "cls.predictions.transform.dense.*",
-        B::Head,
-        C::Head(H::MaskedLm),
-    ),
-    rule(
-        "cls.predictions.transform.LayerNorm.*",
-        B::Head,
-        C::Head(H::MaskedLm),
-    ),
-    rule(
-        "cls.predictions.decoder.weight",
-        B::Head,
-        C::Head(H::MaskedLm),
-    ),
-    rule(
-        "cls.predictions.decoder.bias",
-        B::Head,
-        C::Head(H::MaskedLm),
-    ),
-    rule("cls.predictions.bias", B::Head, C::Head(H::MaskedLm)),
-    rule("cls.seq_relationship.*", B::Head, C::Head(H::NextSentence)),
-    rule("classifier.*", B::Head, C::Head(H::Classifier)),
-    rule("qa_outputs.*", B::Head, C::Head(H::QuestionAnswering)),
-    // Encoder layers.
-    rule("layer.#.attention.self.query.*", B::Attention, C::Layer),
-    rule("layer.#.attention.self.key.*", B::Attention, C::Layer),
-    rule("layer.#.attention.self.value.*", B::Attention, C::Layer),
-    rule("layer.#.attention.output.dense.*", B::Attention, C::Layer),
-    rule(
-        "layer.#.attention.output.LayerNorm.*",
-        B::LayerNorm,
-        C::Layer,
-    ),
-    rule("layer.#.intermediate.dense.*", B::Ffn, C::Layer),
-    rule("layer.#.output.dense.*", B::Ffn, C::Layer),
-    rule("layer.#.output.LayerNorm.*", B::LayerNorm, C::Layer),
-    // Pooler.
-    rule("pooler.dense.*", B::Pooler, C::Pooler),
-];
-
-/// The canonical key of the tied MLM decoder weight.
-pub const DECODER_WEIGHT: &str = "cls.predictions.decoder.weight";
-/// The canonical key of the MLM decoder bias, tied to `cls.predictions.bias`.
-pub const DECODER_BIAS: &str = "cls.predictions.decoder.bias";
-/// The canonical key of the word embeddings (what the decoder weight is tied to).
-pub const WORD_EMBEDDINGS: &str = "embeddings.word_embeddings.weight";
-
 /// How one tensor was classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class {
@@ -241,12 +104,14 @@ pub struct Class {
     pub bucket: Bucket,
     /// Its role.
     pub role: Role,
-    /// Model part, when a rule matched.
-    pub component: Option<Component>,
-    /// Canonical key, when a rule matched (see the module docs).
+    /// The family row it matched, if any.
+    pub row: Option<usize>,
+    /// The part of the model it belongs to, when a row matched.
+    pub part: Option<&'static str>,
+    /// Canonical key, when a row matched (the matched suffix, leaf normalised).
     pub key: Option<String>,
-    /// Layer number, for encoder-layer tensors.
-    pub layer: Option<u64>,
+    /// Captured numbers (`layer` 3), when a row matched.
+    pub captures: Vec<(&'static str, u64)>,
 }
 
 /// A tensor with its class.
@@ -274,48 +139,6 @@ pub fn is_float(dtype: Dtype) -> bool {
     )
 }
 
-fn normalise_leaf(leaf: &str) -> Option<&'static str> {
-    match leaf {
-        "weight" | "gamma" => Some("weight"),
-        "bias" | "beta" => Some("bias"),
-        _ => None,
-    }
-}
-
-/// Match `name` against one pattern; on success return the canonical key and layer.
-fn match_rule(pattern: &str, name: &str) -> Option<(String, Option<u64>)> {
-    let pat: Vec<&str> = pattern.split('.').collect();
-    let segs: Vec<&str> = name.split('.').collect();
-    if segs.len() < pat.len() {
-        return None;
-    }
-    let tail = &segs[segs.len() - pat.len()..];
-    let mut key = Vec::with_capacity(pat.len());
-    let mut layer = None;
-    for (p, s) in pat.iter().zip(tail) {
-        match *p {
-            "#" => {
-                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                layer = Some(s.parse().ok()?);
-                key.push(*s);
-            }
-            "*" => key.push(normalise_leaf(s)?),
-            lit if lit == *s => key.push(lit),
-            _ => return None,
-        }
-    }
-    Some((key.join("."), layer))
-}
-
-/// The rule (if any) a name matches, with the canonical key and layer number.
-pub fn find_rule(name: &str) -> Option<(&'static Rule, String, Option<u64>)> {
-    RULES
-        .iter()
-        .find_map(|r| match_rule(r.pattern, name).map(|(k, l)| (r, k, l)))
-}
-
 fn leaf_role(name: &str) -> Role {
     match name.rsplit('.').next() {
         Some("bias" | "beta") => Role::Bias,
@@ -323,77 +146,91 @@ fn leaf_role(name: &str) -> Role {
     }
 }
 
-/// Classify one tensor by name and dtype.
+/// Classify one tensor with a compiled family table (or none).
 ///
-/// Known buffers go to `buffer`. An integer or boolean tensor goes to `buffer` too unless
-/// its name is a known parameter (a quantised weight stays a weight). A float tensor no
-/// rule recognises goes to `other`.
-pub fn classify_one(name: &str, dtype: Dtype) -> Class {
-    match find_rule(name) {
-        Some((rule, key, layer)) => {
-            let role = if rule.component == Component::Buffer {
+/// A matched row gives the bucket and part; its role is `buffer` for buffer rows, else
+/// `bias` or `weight` by the leaf name (an integer tensor with a known parameter name, a
+/// quantised weight, stays a weight). An unmatched integer or boolean tensor is a buffer,
+/// an unmatched float tensor goes to `other`.
+pub fn classify_one(name: &str, dtype: Dtype, table: Option<&Compiled>) -> Class {
+    if let Some(m) = table.and_then(|t| t.classify(name)) {
+        let row = table.map(|t| t.rows[m.row].row);
+        if let Some(row) = row {
+            let role = if row.kind == RowKind::Buffer {
                 Role::Buffer
             } else {
-                leaf_role(&key)
+                leaf_role(&m.key)
             };
-            Class {
-                bucket: rule.bucket,
+            return Class {
+                bucket: row.bucket,
                 role,
-                component: Some(rule.component),
-                key: Some(key),
-                layer,
-            }
+                row: Some(m.row),
+                part: Some(row.part),
+                key: Some(m.key),
+                captures: m.captures,
+            };
         }
-        None if !is_float(dtype) => Class {
-            bucket: Bucket::Buffer,
-            role: Role::Buffer,
-            component: None,
-            key: None,
-            layer: None,
-        },
-        None => Class {
-            bucket: Bucket::Other,
-            role: leaf_role(name),
-            component: None,
-            key: None,
-            layer: None,
-        },
+    }
+    let (bucket, role) = if is_float(dtype) {
+        (Bucket::Other, leaf_role(name))
+    } else {
+        (Bucket::Buffer, Role::Buffer)
+    };
+    Class {
+        bucket,
+        role,
+        row: None,
+        part: None,
+        key: None,
+        captures: Vec::new(),
     }
 }
 
-/// Classify every tensor.
-pub fn classify(tensors: Vec<Tensor>) -> Vec<Classified> {
+/// Classify every tensor with `family`'s table (or none).
+pub fn classify(tensors: Vec<Tensor>, family: Option<&'static Family>) -> Vec<Classified> {
+    let table = family.map(|f| f.compiled());
     tensors
         .into_iter()
         .map(|tensor| {
-            let class = classify_one(&tensor.name, tensor.dtype);
+            let class = classify_one(&tensor.name, tensor.dtype, table);
             Classified { tensor, class }
         })
         .collect()
 }
 
+/// How many of `names` a family's table recognises (to pick a family without a config).
+pub fn recognised(family: &'static Family, names: &[&str]) -> usize {
+    let table = family.compiled();
+    names.iter().filter(|n| table.classify(n).is_some()).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::family::bert;
+
+    fn class(name: &str, dtype: Dtype) -> Class {
+        classify_one(name, dtype, Some(bert::FAMILY.compiled()))
+    }
 
     fn bucket(name: &str) -> Bucket {
-        classify_one(name, Dtype::F32).bucket
+        class(name, Dtype::F32).bucket
     }
 
     #[test]
     fn layer_norm_gamma_counts_as_weight_and_beta_as_bias() {
-        let g = classify_one("bert.encoder.layer.3.output.LayerNorm.gamma", Dtype::F32);
-        assert_eq!((g.bucket, g.role), (Bucket::LayerNorm, Role::Weight));
+        let g = class("bert.encoder.layer.3.output.LayerNorm.gamma", Dtype::F32);
+        assert_eq!((g.bucket, g.role), (Bucket::Norm, Role::Weight));
         assert_eq!(g.key.as_deref(), Some("layer.3.output.LayerNorm.weight"));
-        assert_eq!(g.layer, Some(3));
-        let b = classify_one("encoder.layer.3.output.LayerNorm.beta", Dtype::F32);
-        assert_eq!((b.bucket, b.role), (Bucket::LayerNorm, Role::Bias));
+        assert_eq!(g.captures, vec![("layer", 3)]);
+        let b = class("encoder.layer.3.output.LayerNorm.beta", Dtype::F32);
+        assert_eq!((b.bucket, b.role), (Bucket::Norm, Role::Bias));
     }
 
     #[test]
     fn prefixes_do_not_change_the_bucket_or_key() {
         for prefix in ["", "bert.", "model.bert.", "roberta_like."] {
-            let c = classify_one(
+            let c = class(
                 &format!("{prefix}encoder.layer.10.attention.self.query.bias"),
                 Dtype::F32,
             );
@@ -419,55 +256,63 @@ mod tests {
     }
 
     #[test]
-    fn mlm_transform_layer_norm_is_a_head_not_a_backbone_layer_norm() {
+    fn mlm_transform_layer_norm_is_a_head_not_a_backbone_norm() {
         assert_eq!(
             bucket("cls.predictions.transform.LayerNorm.gamma"),
             Bucket::Head
         );
-        assert_eq!(bucket("bert.embeddings.LayerNorm.gamma"), Bucket::LayerNorm);
+        assert_eq!(bucket("bert.embeddings.LayerNorm.gamma"), Bucket::Norm);
     }
 
     #[test]
     fn every_head_is_recognised() {
         for (name, head) in [
-            ("cls.predictions.bias", HeadKind::MaskedLm),
-            ("cls.predictions.decoder.weight", HeadKind::MaskedLm),
-            ("cls.seq_relationship.weight", HeadKind::NextSentence),
-            ("classifier.bias", HeadKind::Classifier),
-            ("qa_outputs.weight", HeadKind::QuestionAnswering),
+            ("cls.predictions.bias", "masked_lm"),
+            ("cls.predictions.decoder.weight", "masked_lm"),
+            ("cls.seq_relationship.weight", "next_sentence"),
+            ("classifier.bias", "classifier"),
+            ("qa_outputs.weight", "question_answering"),
         ] {
-            let c = classify_one(name, Dtype::F32);
+            let c = class(name, Dtype::F32);
             assert_eq!(c.bucket, Bucket::Head, "{name}");
-            assert_eq!(c.component, Some(Component::Head(head)), "{name}");
+            assert_eq!(c.part, Some(head), "{name}");
         }
-        assert_eq!(
-            classify_one("cls.predictions.bias", Dtype::F32).role,
-            Role::Bias
-        );
+        assert_eq!(class("cls.predictions.bias", Dtype::F32).role, Role::Bias);
     }
 
     #[test]
     fn known_and_integer_buffers_are_buffers() {
-        let p = classify_one("embeddings.position_ids", Dtype::I64);
+        let p = class("embeddings.position_ids", Dtype::I64);
         assert_eq!((p.bucket, p.role), (Bucket::Buffer, Role::Buffer));
-        let m = classify_one("h.0.attn.masked_bias", Dtype::BOOL);
+        let m = class("h.0.attn.masked_bias", Dtype::BOOL);
         assert_eq!((m.bucket, m.role), (Bucket::Buffer, Role::Buffer));
     }
 
     #[test]
     fn quantised_integer_weight_with_a_known_name_stays_a_weight() {
-        let q = classify_one("bert.encoder.layer.0.output.dense.weight", Dtype::I8);
+        let q = class("bert.encoder.layer.0.output.dense.weight", Dtype::I8);
         assert_eq!((q.bucket, q.role), (Bucket::Ffn, Role::Weight));
     }
 
     #[test]
     fn unknown_float_tensors_go_to_other() {
-        let c = classify_one("adapter.down.weight", Dtype::F16);
+        let c = class("adapter.down.weight", Dtype::F16);
         assert_eq!(
             (c.bucket, c.role, c.key),
             (Bucket::Other, Role::Weight, None)
         );
         assert_eq!(bucket("encoder.layer.0.output.dense.scale"), Bucket::Other);
         assert_eq!(bucket("encoder.layer.x.output.dense.weight"), Bucket::Other);
+        let none = classify_one("encoder.layer.0.output.dense.weight", Dtype::F32, None);
+        assert_eq!(none.bucket, Bucket::Other);
+    }
+
+    #[test]
+    fn a_layer_number_beyond_64_bits_matches_no_row() {
+        let c = class(
+            "encoder.layer.184467440737095516150.attention.self.query.weight",
+            Dtype::F32,
+        );
+        assert_eq!(c.bucket, Bucket::Other);
     }
 }

@@ -75,6 +75,13 @@ pub enum Command {
         after_help = "Examples:\n  paramaudit formula config.json\n  paramaudit formula ./bert-base-uncased          # the directory's config.json\n  paramaudit formula config.json --json | jq .weights_only"
     )]
     Formula(FormulaArgs),
+    /// List every model family: its model_types, what its formula covers, its norm.
+    ///
+    /// Example: paramaudit families --json | jq '.[].name'
+    #[command(
+        after_help = "Examples:\n  paramaudit families\n  paramaudit families --format markdown"
+    )]
+    Families(FamiliesArgs),
     /// Print a shell completion script on stdout.
     ///
     /// Example: paramaudit completions bash > ~/.local/share/bash-completion/completions/paramaudit
@@ -113,6 +120,13 @@ pub struct FetchArgs {
     /// Example: --quiet
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// The model family to read the checkpoint as, whatever config.json's model_type or
+    /// the tensor names suggest (a name or a model_type; see `paramaudit families`).
+    ///
+    /// Example: --family roberta
+    #[arg(long, value_name = "NAME")]
+    pub family: Option<String>,
 }
 
 /// The output format, with `--json` as a shortcut.
@@ -311,6 +325,21 @@ pub struct FormulaArgs {
     /// Example: ./bert-base-uncased/config.json
     pub config: PathBuf,
 
+    /// The family to derive with, when config.json has no model_type (a name or a
+    /// model_type; see `paramaudit families`).
+    ///
+    /// Example: --family bert
+    #[arg(long, value_name = "NAME")]
+    pub family: Option<String>,
+
+    /// Output format.
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+/// Arguments of `families`.
+#[derive(Debug, clap::Args)]
+pub struct FamiliesArgs {
     /// Output format.
     #[command(flatten)]
     pub format: FormatArgs,

@@ -102,24 +102,17 @@ fn figures(r: &Report) -> Vec<(String, i128)> {
         ("totals.tensors".to_string(), signed(t.tensors)),
         ("totals.bytes".to_string(), signed(t.bytes)),
     ];
-    for b in Bucket::ALL {
+    for (b, row) in &r.buckets {
         out.push((
             format!("buckets.{}.parameters", b.name()),
-            signed(r.buckets.get(b).parameters),
+            signed(row.parameters),
         ));
     }
     if let Some(d) = &r.differences {
-        out.extend([
-            ("differences.biases".to_string(), signed(d.biases)),
-            ("differences.pooler".to_string(), signed(d.pooler)),
-            ("differences.heads".to_string(), signed(d.heads)),
-            (
-                "differences.tied_not_stored".to_string(),
-                signed(d.tied_not_stored),
-            ),
-            ("differences.buffers".to_string(), signed(d.buffers)),
-            ("differences.unexplained".to_string(), d.unexplained),
-        ]);
+        for step in crate::family::Step::ALL {
+            out.push((format!("differences.{}", step.key()), d.get(step)));
+        }
+        out.push(("differences.unexplained".to_string(), d.unexplained));
     }
     out
 }
@@ -423,7 +416,7 @@ pub fn check(
                 );
             }
             for (b, v) in &p.buckets {
-                let found = signed(report.buckets.get(*b).parameters);
+                let found = signed(report.buckets.get(b).map_or(0, |r| r.parameters));
                 count(
                     format!("buckets.{}.parameters", b.name()),
                     signed(*v),

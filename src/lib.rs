@@ -25,6 +25,7 @@ pub mod cli;
 pub mod compare;
 pub mod count;
 pub mod error;
+pub mod family;
 pub mod format;
 pub mod formula;
 pub mod hash;
@@ -39,30 +40,156 @@ pub use reconcile::Report;
 
 use checkpoint::Checkpoint;
 use formula::ModelConfig;
+use reconcile::{Chosen, SelectedBy};
 use source::Resolved;
 
-/// Open and validate a resolved source and classify its tensors (the checkpoint's own
-/// tensor list is moved into the classified list).
-pub fn open_classified(resolved: &Resolved) -> Result<(Checkpoint, Vec<classify::Classified>)> {
-    let mut checkpoint = Checkpoint::open(&resolved.layout)?;
-    let tensors = classify::classify(std::mem::take(&mut checkpoint.tensors));
-    Ok((checkpoint, tensors))
+/// Choices that change how a checkpoint is read.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--family`: the family to use whatever the config or the tensors say.
+    pub family: Option<String>,
 }
 
-/// Run the whole pipeline on a resolved source and return the report.
-pub fn inspect(resolved: &Resolved) -> Result<Report> {
+/// An opened, classified checkpoint.
+#[derive(Debug)]
+pub struct Opened {
+    /// Files and index (its tensors moved into `tensors`).
+    pub checkpoint: Checkpoint,
+    /// The config, if any.
+    pub config: Option<ModelConfig>,
+    /// The family used, and how it was chosen.
+    pub family: Option<Chosen>,
+    /// Every tensor with its class.
+    pub tensors: Vec<classify::Classified>,
+    /// Notes so far (how the family was chosen, when it was not by the config).
+    pub notes: Vec<String>,
+    /// Whether the family may take a formula (not when the config names an unknown type).
+    pub formula_allowed: bool,
+}
+
+/// Choose the family: `--family`, else the config's `model_type`, else the family whose
+/// rules explain the most tensors (said in a note).
+fn choose_family(
+    names: &[&str],
+    config: Option<&ModelConfig>,
+    options: &Options,
+    notes: &mut Vec<String>,
+) -> Result<(Option<Chosen>, bool)> {
+    if let Some(name) = options.family.as_deref() {
+        let family = family::by_name(name).ok_or_else(|| formula::unknown_family(name))?;
+        return Ok((
+            Some(Chosen {
+                family,
+                by: SelectedBy::Flag,
+            }),
+            true,
+        ));
+    }
+    let model_type = config.and_then(|c| c.model_type.as_deref());
+    if let Some(t) = model_type {
+        if let Some(family) = family::by_model_type(t) {
+            return Ok((
+                Some(Chosen {
+                    family,
+                    by: SelectedBy::Config,
+                }),
+                true,
+            ));
+        }
+        notes.push(format!(
+            "no formula for model_type `{t}` yet (supported: {}); tensors are bucketed but not reconciled",
+            family::names()
+        ));
+    }
+    let best = family::REGISTRY
+        .iter()
+        .map(|&f| (classify::recognised(f, names), f))
+        .filter(|(n, _)| *n > 0)
+        .fold(
+            None::<(usize, &'static family::Family)>,
+            |best, (n, f)| match best {
+                Some((m, _)) if m >= n => best,
+                _ => Some((n, f)),
+            },
+        );
+    match best {
+        Some((n, f)) => {
+            if model_type.is_none() {
+                notes.push(format!(
+                    "family inferred from tensor names: {} ({n} of {} tensors recognised); --family overrides",
+                    f.name,
+                    names.len()
+                ));
+            }
+            Ok((
+                Some(Chosen {
+                    family: f,
+                    by: SelectedBy::Tensors,
+                }),
+                model_type.is_none(),
+            ))
+        }
+        None => Ok((None, false)),
+    }
+}
+
+/// Open and validate a resolved source, choose its family and classify its tensors.
+pub fn open_classified(resolved: &Resolved, options: &Options) -> Result<Opened> {
     let config = resolved
         .config
         .as_deref()
         .map(ModelConfig::read)
         .transpose()?;
-    let (checkpoint, tensors) = open_classified(resolved)?;
+    let mut checkpoint = Checkpoint::open(&resolved.layout)?;
     let mut notes = Vec::new();
-    let formula = formula::build(config.as_ref(), &tensors, &mut notes)?;
+    let names: Vec<&str> = checkpoint.tensors.iter().map(|t| t.name.as_str()).collect();
+    let (family, formula_allowed) = choose_family(&names, config.as_ref(), options, &mut notes)?;
+    let tensors = classify::classify(
+        std::mem::take(&mut checkpoint.tensors),
+        family.map(|c| c.family),
+    );
+    Ok(Opened {
+        checkpoint,
+        config,
+        family,
+        tensors,
+        notes,
+        formula_allowed,
+    })
+}
+
+/// Run the whole pipeline on a resolved source and return the report.
+pub fn inspect(resolved: &Resolved) -> Result<Report> {
+    inspect_with(resolved, &Options::default())
+}
+
+/// [`inspect`] with options.
+pub fn inspect_with(resolved: &Resolved, options: &Options) -> Result<Report> {
+    let Opened {
+        checkpoint,
+        config,
+        family,
+        tensors,
+        mut notes,
+        formula_allowed,
+    } = open_classified(resolved, options)?;
+    let formula = match family {
+        Some(c) if formula_allowed => {
+            formula::build(c.family, config.as_ref(), &tensors, &mut notes)?
+        }
+        _ => None,
+    };
+    if family.is_none() {
+        notes.push(format!(
+            "no family recognises these tensors (known: {}): they are bucketed by dtype only",
+            family::names()
+        ));
+    }
     reconcile::reconcile(reconcile::Inputs {
         spec: &resolved.spec,
         checkpoint: &checkpoint,
         tensors: &tensors,
+        family,
         config: config.as_ref(),
         formula: formula.as_ref(),
         notes,

@@ -1,26 +1,28 @@
-//! Put what is stored next to what the formula expects and itemise the difference.
+//! Put what is stored next to what the formula expects and itemise the difference, the
+//! same way for every family.
 //!
 //! Stored tensors are matched to expected ones by canonical key. Every parameter of the
 //! gap lands in exactly one finding (missing, unexpected, wrong shape), so the findings
-//! add up to `differences.unexplained`.
+//! add up to `differences.unexplained`. The ladder climbs from the family's hand
+//! derivation to the stored total through the steps the family declares.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
-use crate::classify::{
-    Bucket, Classified, Component, HeadKind, Role, DECODER_BIAS, DECODER_WEIGHT,
-};
+use crate::classify::{Bucket, Classified, Role};
 use crate::count::{self, difference, signed};
 use crate::error::{Error, Result};
-use crate::formula::{Derivation, Dims, DimsSource, Formula, ModelConfig};
+use crate::family::{Derivation, Family, RowKind, Step};
+use crate::formula::{DimsSource, Formula, ModelConfig};
 
 /// Version of every JSON document's layout (inspect, check, diff, verify, formula);
-/// bumped on any incompatible change. 2: signed figures are exact (any size), drift
-/// values are typed, every document carries it.
-pub const SCHEMA_VERSION: u32 = 2;
+/// bumped on any incompatible change. 3: families (buckets `norm`, `router`,
+/// `routed_experts`, `shared_experts`; `differences` keyed by ladder step; `heads[].head`
+/// a part name; `formula.parts`).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The whole report: every figure the renderers show, computed once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,17 +31,19 @@ pub struct Report {
     pub schema_version: u32,
     /// What was read.
     pub source: SourceReport,
+    /// The family the tensors were classified with (`null` when none recognises them).
+    pub family: Option<FamilyReport>,
     /// Whole-checkpoint totals.
     pub totals: Totals,
     /// Per-bucket figures, every bucket present.
-    pub buckets: Buckets,
+    pub buckets: BTreeMap<Bucket, BucketRow>,
     /// Per-dtype totals, largest first.
     pub dtypes: Vec<DtypeRow>,
     /// What the parameters take in memory, as stored and at common precisions.
     pub memory: Memory,
-    /// Heads stored, in a fixed order.
+    /// Heads stored, by part name.
     pub heads: Vec<HeadRow>,
-    /// The formula, when a family formula applies (`null` otherwise).
+    /// The formula, when the family's dimensions are known (`null` otherwise).
     pub formula: Option<FormulaReport>,
     /// The gap between the hand derivation and the stored total (`null` without formula).
     pub differences: Option<Differences>,
@@ -49,18 +53,18 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Remarks that change no figure (inferred dimensions, advisory index values...).
     pub notes: Vec<String>,
-    /// Every tensor, sorted by name.
+    /// Every tensor, in natural name order.
     pub tensors: Vec<TensorRow>,
 }
 
 /// Where the checkpoint came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceReport {
-    /// What the user asked for (a path).
+    /// What the user asked for (a path or a Hub id).
     pub spec: String,
     /// `single` or `sharded`.
     pub layout: String,
-    /// The safetensors files read.
+    /// The files read.
     pub files: Vec<FileReport>,
     /// The shard index, for sharded checkpoints.
     pub index: Option<String>,
@@ -77,10 +81,37 @@ pub struct FileReport {
     pub path: String,
     /// Bytes on disk.
     pub bytes: u64,
-    /// JSON header length.
+    /// Header length.
     pub header_bytes: u64,
     /// Tensors in this file.
     pub tensors: usize,
+}
+
+/// How the family was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectedBy {
+    /// `model_type` in config.json.
+    Config,
+    /// `--family`.
+    Flag,
+    /// The family whose rules explain the most tensors.
+    Tensors,
+}
+
+/// The family used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyReport {
+    /// Name (`bert`).
+    pub name: String,
+    /// Display name (`BERT`).
+    pub title: String,
+    /// How it was chosen.
+    pub selected_by: SelectedBy,
+    /// The norm it uses (`LayerNorm`, `RMSNorm`).
+    pub norm: String,
+    /// Tensors its rules recognise.
+    pub recognised: u64,
 }
 
 /// Whole-checkpoint totals.
@@ -133,7 +164,7 @@ impl Memory {
 pub struct BucketRow {
     /// Parameters stored (weights + biases).
     pub parameters: u64,
-    /// Of which weights (matrices, embedding tables, LayerNorm gamma).
+    /// Of which weights (matrices, embedding tables, norm weights).
     pub weights: u64,
     /// Of which biases (and LayerNorm beta).
     pub biases: u64,
@@ -168,56 +199,6 @@ impl BucketRow {
     }
 }
 
-/// Every bucket, always present, in report order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Buckets {
-    /// Embedding tables.
-    pub embedding: BucketRow,
-    /// Attention projections.
-    pub attention: BucketRow,
-    /// Feed-forward layers.
-    pub ffn: BucketRow,
-    /// Backbone LayerNorms.
-    pub layernorm: BucketRow,
-    /// Pooler.
-    pub pooler: BucketRow,
-    /// Heads.
-    pub head: BucketRow,
-    /// Buffers.
-    pub buffer: BucketRow,
-    /// Unrecognised tensors.
-    pub other: BucketRow,
-}
-
-impl Buckets {
-    /// The row of `bucket`.
-    pub fn get(&self, bucket: Bucket) -> &BucketRow {
-        match bucket {
-            Bucket::Embedding => &self.embedding,
-            Bucket::Attention => &self.attention,
-            Bucket::Ffn => &self.ffn,
-            Bucket::LayerNorm => &self.layernorm,
-            Bucket::Pooler => &self.pooler,
-            Bucket::Head => &self.head,
-            Bucket::Buffer => &self.buffer,
-            Bucket::Other => &self.other,
-        }
-    }
-
-    fn get_mut(&mut self, bucket: Bucket) -> &mut BucketRow {
-        match bucket {
-            Bucket::Embedding => &mut self.embedding,
-            Bucket::Attention => &mut self.attention,
-            Bucket::Ffn => &mut self.ffn,
-            Bucket::LayerNorm => &mut self.layernorm,
-            Bucket::Pooler => &mut self.pooler,
-            Bucket::Head => &mut self.head,
-            Bucket::Buffer => &mut self.buffer,
-            Bucket::Other => &mut self.other,
-        }
-    }
-}
-
 /// Totals for one dtype.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DtypeRow {
@@ -234,8 +215,8 @@ pub struct DtypeRow {
 /// One stored head.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeadRow {
-    /// Head kind.
-    pub head: HeadKind,
+    /// The head's part name (`masked_lm`, `lm_head`, `classifier`...).
+    pub head: String,
     /// Tensors stored for it.
     pub tensors: u64,
     /// Parameters stored for it.
@@ -247,42 +228,87 @@ pub struct HeadRow {
 /// The formula's side of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormulaReport {
-    /// Architecture family.
+    /// Family name.
     pub family: String,
-    /// Dimensions used.
-    pub dims: Dims,
+    /// Dimensions used, by config key.
+    pub dims: BTreeMap<String, serde_json::Value>,
+    /// The dimensions on one line (`L=12 H=768 ...`).
+    pub dims_line: String,
     /// Where they came from.
     pub dims_source: DimsSource,
-    /// The hand derivation (docs/reference.md §1): weights only.
+    /// The hand derivation: the family's classic count (BERT: weights only).
     pub weights_only: u64,
     /// Exactly what should be stored for the parts present, tied weights once.
     pub expected_total: u64,
-    /// Parts beyond the backbone found in the file.
-    pub components: Vec<Component>,
+    /// Parts beyond the backbone found in the file (pooler, heads).
+    pub parts: Vec<String>,
     /// The derivation step by step.
     pub derivation: Derivation,
 }
 
-/// The gap from the hand derivation to the stored total, item by item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The gap from the hand derivation to the stored total, item by item: every ladder step
+/// of every family (0 where a family has none), then what stays unexplained. Counted
+/// steps add up from the hand derivation to the stored parameters; `tied_not_stored`,
+/// `not_stored` and `buffers` are explained, not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Differences {
-    /// Linear biases of the encoder (attention and FFN), left out of the derivation.
-    pub biases: u64,
-    /// Pooler (0 when not stored).
-    pub pooler: u64,
-    /// Heads stored, tied weights excluded.
-    pub heads: u64,
-    /// Tied weights expected and not stored (the MLM decoder): explained, not counted.
-    pub tied_not_stored: u64,
-    /// Buffer elements: stored, not parameters.
-    pub buffers: u64,
+    /// Linear biases the hand derivation leaves out.
+    pub biases: i128,
+    /// Norm parameters it leaves out.
+    pub norms: i128,
+    /// Relative-position tables and other position parameters outside it.
+    pub position_tables: i128,
+    /// Layers stored once for several depths (negative).
+    pub shared_layers: i128,
+    /// The pooler.
+    pub pooler: i128,
+    /// Heads stored.
+    pub heads: i128,
+    /// Layers stored past the model's own (multi-token prediction).
+    pub extra_layers: i128,
+    /// Tied tensors expected and not stored.
+    pub tied_not_stored: i128,
+    /// Tensors transformers counts that the file does not store.
+    pub not_stored: i128,
+    /// Buffer elements stored.
+    pub buffers: i128,
     /// Stored parameters minus what the formula explains; 0 when file and config agree.
     pub unexplained: i128,
+}
+
+impl Differences {
+    fn slot(&mut self, step: Step) -> &mut i128 {
+        match step {
+            Step::Biases => &mut self.biases,
+            Step::Norms => &mut self.norms,
+            Step::PositionTables => &mut self.position_tables,
+            Step::SharedLayers => &mut self.shared_layers,
+            Step::Pooler => &mut self.pooler,
+            Step::Heads => &mut self.heads,
+            Step::ExtraLayers => &mut self.extra_layers,
+            Step::TiedNotStored => &mut self.tied_not_stored,
+            Step::NotStored => &mut self.not_stored,
+            Step::Buffers => &mut self.buffers,
+        }
+    }
+
+    /// The count of `step`.
+    pub fn get(&self, step: Step) -> i128 {
+        let mut copy = *self;
+        *copy.slot(step)
+    }
+
+    /// Add to the count of `step`.
+    pub fn add(&mut self, step: Step, n: i128) {
+        *self.slot(step) += n;
+    }
 }
 
 /// One rung of the ladder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LadderRow {
+    /// `hand_derivation`, a step key, `unexplained` or `stored`.
+    pub key: String,
     /// What this rung is.
     pub step: String,
     /// Its size.
@@ -341,49 +367,13 @@ pub struct TensorRow {
     pub bytes: u64,
 }
 
-/// What `architectures` implies beyond the backbone, for the "claims" note.
-const CLAIMS: &[(&str, &[Component])] = &[
-    ("BertModel", &[Component::Pooler]),
-    (
-        "BertForPreTraining",
-        &[
-            Component::Pooler,
-            Component::Head(HeadKind::MaskedLm),
-            Component::Head(HeadKind::NextSentence),
-        ],
-    ),
-    ("BertForMaskedLM", &[Component::Head(HeadKind::MaskedLm)]),
-    ("BertLMHeadModel", &[Component::Head(HeadKind::MaskedLm)]),
-    (
-        "BertForNextSentencePrediction",
-        &[Component::Pooler, Component::Head(HeadKind::NextSentence)],
-    ),
-    (
-        "BertForSequenceClassification",
-        &[Component::Pooler, Component::Head(HeadKind::Classifier)],
-    ),
-    (
-        "BertForMultipleChoice",
-        &[Component::Pooler, Component::Head(HeadKind::Classifier)],
-    ),
-    (
-        "BertForTokenClassification",
-        &[Component::Head(HeadKind::Classifier)],
-    ),
-    (
-        "BertForQuestionAnswering",
-        &[Component::Head(HeadKind::QuestionAnswering)],
-    ),
-];
-
-fn component_name(c: Component) -> &'static str {
-    match c {
-        Component::Embeddings => "embeddings",
-        Component::Layer => "layers",
-        Component::Pooler => "pooler",
-        Component::Head(h) => h.name(),
-        Component::Buffer => "buffers",
-    }
+/// The family chosen for a checkpoint, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Chosen {
+    /// The family.
+    pub family: &'static Family,
+    /// How it was chosen.
+    pub by: SelectedBy,
 }
 
 /// Everything reconcile needs, produced by the earlier stages.
@@ -392,8 +382,10 @@ pub struct Inputs<'a> {
     pub spec: &'a str,
     /// The opened checkpoint (files and index; its tensors are in `tensors`).
     pub checkpoint: &'a Checkpoint,
-    /// Classified tensors, sorted by name.
+    /// Classified tensors.
     pub tensors: &'a [Classified],
+    /// The family, if one was chosen.
+    pub family: Option<Chosen>,
     /// The config, if any.
     pub config: Option<&'a ModelConfig>,
     /// The formula, if one applies.
@@ -402,62 +394,75 @@ pub struct Inputs<'a> {
     pub notes: Vec<String>,
 }
 
-/// Build the report. Counts that would exceed 64 bits (possible only in a crafted header)
-/// are an [`Error::Impossible`], never a wrapped figure.
-pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
-    let Inputs {
-        spec,
-        checkpoint,
-        tensors,
-        config,
-        formula,
-        mut notes,
-    } = input;
-    notes.extend(checkpoint.warnings.iter().cloned());
-    if checkpoint.header_only {
-        notes.push(
-            "header only: the weights were not read; sizes are checked against the declared file sizes, contents and hashes are not"
-                .to_string(),
-        );
+/// Checked sums for one report, failing with the checkpoint named.
+struct Sums<'a> {
+    spec: &'a str,
+}
+
+impl Sums<'_> {
+    fn impossible(&self, what: &str) -> Error {
+        Error::Impossible {
+            path: PathBuf::from(self.spec),
+            message: format!("{what} exceeds 2^64: the header's shapes cannot be real"),
+        }
     }
 
-    let impossible = |what: &str| Error::Impossible {
-        path: PathBuf::from(spec),
-        message: format!("{what} exceeds 2^64: the header's shapes cannot be real"),
-    };
-    let mut buckets = Buckets::default();
-    for t in tensors {
-        buckets
-            .get_mut(t.class.bucket)
-            .add(t)
-            .ok_or_else(|| impossible(&format!("the {} bucket's total", t.class.bucket.name())))?;
+    fn sum(&self, what: &str, values: impl IntoIterator<Item = u64>) -> Result<u64> {
+        count::sum(values).ok_or_else(|| self.impossible(what))
     }
-    let parameters = count::sum(Bucket::ALL.iter().map(|&b| buckets.get(b).parameters))
-        .ok_or_else(|| impossible("the parameter total"))?;
-    let buffers = count::sum(Bucket::ALL.iter().map(|&b| buckets.get(b).buffers))
-        .ok_or_else(|| impossible("the buffer total"))?;
-    let parameter_bytes = count::sum(
+}
+
+fn buckets_of(tensors: &[Classified], s: &Sums) -> Result<BTreeMap<Bucket, BucketRow>> {
+    let mut buckets: BTreeMap<Bucket, BucketRow> = Bucket::ALL
+        .iter()
+        .map(|&b| (b, BucketRow::default()))
+        .collect();
+    for t in tensors {
+        let row = buckets.entry(t.class.bucket).or_default();
+        row.add(t).ok_or_else(|| {
+            s.impossible(&format!("the {} bucket's total", t.class.bucket.name()))
+        })?;
+    }
+    Ok(buckets)
+}
+
+fn totals_of(
+    tensors: &[Classified],
+    buckets: &BTreeMap<Bucket, BucketRow>,
+    checkpoint: &Checkpoint,
+    s: &Sums,
+) -> Result<(Totals, Memory)> {
+    let parameters = s.sum(
+        "the parameter total",
+        buckets.values().map(|b| b.parameters),
+    )?;
+    let buffers = s.sum("the buffer total", buckets.values().map(|b| b.buffers))?;
+    let parameter_bytes = s.sum(
+        "the parameter bytes",
         tensors
             .iter()
             .filter(|t| t.class.role != Role::Buffer)
             .map(|t| t.tensor.bytes),
-    )
-    .ok_or_else(|| impossible("the parameter bytes"))?;
+    )?;
     let totals = Totals {
         parameters,
         buffers,
         stored_elements: parameters
             .checked_add(buffers)
-            .ok_or_else(|| impossible("the stored elements"))?,
+            .ok_or_else(|| s.impossible("the stored elements"))?,
         tensors: count::len(tensors.len()),
-        bytes: count::sum(tensors.iter().map(|t| t.tensor.bytes))
-            .ok_or_else(|| impossible("the tensor bytes"))?,
-        file_bytes: count::sum(checkpoint.files.iter().map(|f| f.file_bytes))
-            .ok_or_else(|| impossible("the file sizes"))?,
+        bytes: s.sum("the tensor bytes", tensors.iter().map(|t| t.tensor.bytes))?,
+        file_bytes: s.sum(
+            "the file sizes",
+            checkpoint.files.iter().map(|f| f.file_bytes),
+        )?,
     };
-    let memory =
-        Memory::of(parameters, parameter_bytes).ok_or_else(|| impossible("the fp32 footprint"))?;
+    let memory = Memory::of(parameters, parameter_bytes)
+        .ok_or_else(|| s.impossible("the fp32 footprint"))?;
+    Ok((totals, memory))
+}
 
+fn dtypes_of(tensors: &[Classified], s: &Sums) -> Result<Vec<DtypeRow>> {
     let mut dtypes: BTreeMap<String, DtypeRow> = BTreeMap::new();
     for t in tensors {
         let name = t.tensor.dtype.to_string();
@@ -470,108 +475,274 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
         row.tensors = row
             .tensors
             .checked_add(1)
-            .ok_or_else(|| impossible("a dtype's tensors"))?;
+            .ok_or_else(|| s.impossible("a dtype's tensors"))?;
         row.elements = row
             .elements
             .checked_add(t.tensor.elements)
-            .ok_or_else(|| impossible("a dtype's elements"))?;
+            .ok_or_else(|| s.impossible("a dtype's elements"))?;
         row.bytes = row
             .bytes
             .checked_add(t.tensor.bytes)
-            .ok_or_else(|| impossible("a dtype's bytes"))?;
+            .ok_or_else(|| s.impossible("a dtype's bytes"))?;
     }
     let mut dtypes: Vec<DtypeRow> = dtypes.into_values().collect();
     dtypes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.dtype.cmp(&b.dtype)));
+    Ok(dtypes)
+}
 
-    if let Some(index) = &checkpoint.index {
-        if let Some(declared) = index.total_parameters {
-            if declared != totals.parameters && declared != totals.stored_elements {
-                notes.push(format!(
-                    "{}: metadata.total_parameters says {declared}, but the shards hold {} parameters ({} elements with buffers)",
-                    index.path.display(),
-                    totals.parameters,
-                    totals.stored_elements
-                ));
+fn heads_of(tensors: &[Classified], s: &Sums) -> Result<Vec<HeadRow>> {
+    let mut heads: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for t in tensors {
+        match t.class.part {
+            Some(p) if Family::is_head(p) && t.class.role != Role::Buffer => {
+                let e = heads.entry(p).or_default();
+                e.0 += 1;
+                e.1 =
+                    e.1.checked_add(t.tensor.elements)
+                        .ok_or_else(|| s.impossible("a head's parameters"))?;
             }
+            _ => {}
         }
     }
+    Ok(heads
+        .into_iter()
+        .map(|(head, (tensors, parameters))| HeadRow {
+            head: head.to_string(),
+            tensors,
+            parameters,
+            expected: None,
+        })
+        .collect())
+}
+
+/// The row behind an expected tensor.
+fn row_of(f: &Formula, e: &crate::family::compiled::Expanded) -> &'static crate::family::Row {
+    f.family.compiled().rows[e.row].row
+}
+
+/// Which expected tensors count toward what should be stored: parameters that are not
+/// tied, and tensors transformers counts but may omit when the file has them.
+fn counts_as_stored(
+    f: &Formula,
+    e: &crate::family::compiled::Expanded,
+    stored: &HashSet<&str>,
+) -> bool {
+    match row_of(f, e).kind {
+        RowKind::Param | RowKind::Tied { .. } => !e.tied,
+        RowKind::MaybeStored => stored.contains(e.key.as_str()),
+        RowKind::Buffer | RowKind::Alias { .. } => false,
+    }
+}
+
+/// The ladder steps' counts from the expected tensors.
+fn step_counts(
+    f: &Formula,
+    stored: &HashSet<&str>,
+    buffers: u64,
+    s: &Sums,
+) -> Result<(Differences, u64, i128)> {
+    let mut steps = Differences::default();
+    let mut expected_total = 0u64;
+    let mut base = 0i128;
+    for e in &f.expected {
+        let row = row_of(f, e);
+        let n = signed(e.elements);
+        if counts_as_stored(f, e, stored) {
+            expected_total = expected_total
+                .checked_add(e.elements)
+                .ok_or_else(|| s.impossible("the formula's total"))?;
+            match row.step {
+                Some(step) => steps.add(step, n),
+                None => base += n,
+            }
+        } else if e.tied && !e.alias && !stored.contains(e.key.as_str()) {
+            steps.add(Step::TiedNotStored, n);
+        } else if row.kind == RowKind::MaybeStored {
+            steps.add(Step::NotStored, n);
+        }
+    }
+    // Layers stored once for several depths (ALBERT): the table holds what is stored, the
+    // hand derivation counts every depth; the difference is the step.
+    steps.shared_layers = base - signed(f.derivation.weights_only);
+    steps.buffers = signed(buffers);
+    Ok((steps, expected_total, base))
+}
+
+/// The ladder rows, in the family's order.
+fn ladder_rows(
+    f: &Formula,
+    d: &Differences,
+    parameters: u64,
+    tensors: &[Classified],
+    stored: &HashSet<&str>,
+) -> Vec<LadderRow> {
+    let mut rows = Vec::new();
+    let mut total = 0i128;
+    let mut push = |key: &str, step: String, parameters: i128, counted: bool| {
+        if counted {
+            total += parameters;
+        }
+        rows.push(LadderRow {
+            key: key.to_string(),
+            step,
+            parameters,
+            counted,
+            total,
+        });
+    };
+    push(
+        "hand_derivation",
+        "hand derivation, weights only".to_string(),
+        signed(f.derivation.weights_only),
+        true,
+    );
+    let declared: Vec<Step> = f.family.ladder.iter().map(|(s, _)| *s).collect();
+    for (step, label) in f.family.ladder {
+        let value = d.get(*step);
+        let text = match step {
+            Step::Heads => {
+                let heads: Vec<&str> = f
+                    .parts
+                    .iter()
+                    .copied()
+                    .filter(|p| Family::is_head(p))
+                    .collect();
+                if heads.is_empty() {
+                    format!("+ {label} (none stored)")
+                } else {
+                    format!("+ {label} ({})", heads.join(", "))
+                }
+            }
+            Step::TiedNotStored | Step::NotStored => {
+                let keys: Vec<&str> = f
+                    .expected
+                    .iter()
+                    .filter(|e| {
+                        if *step == Step::TiedNotStored {
+                            e.tied && !e.alias && !stored.contains(e.key.as_str())
+                        } else {
+                            row_of(f, e).kind == RowKind::MaybeStored
+                                && !stored.contains(e.key.as_str())
+                        }
+                    })
+                    .map(|e| e.key.as_str())
+                    .collect();
+                if keys.is_empty() {
+                    continue;
+                }
+                format!("  {label}: {}", abbreviate(&keys))
+            }
+            Step::Buffers => {
+                let n = count::len(
+                    tensors
+                        .iter()
+                        .filter(|t| t.class.role == Role::Buffer)
+                        .count(),
+                );
+                format!("  {label} ({})", crate::render::plural(n, "tensor"))
+            }
+            _ => format!("+ {label}"),
+        };
+        push(step.key(), text, value, step.counted());
+    }
+    let shared = d.get(Step::SharedLayers);
+    if !declared.contains(&Step::SharedLayers) && shared != 0 {
+        push(
+            Step::SharedLayers.key(),
+            "+ table vs closed form (a family bug: please report)".to_string(),
+            shared,
+            true,
+        );
+    }
+    push("unexplained", "+ unexplained".into(), d.unexplained, true);
+    push(
+        "stored",
+        "= stored parameters".into(),
+        signed(parameters),
+        false,
+    );
+    rows
+}
+
+/// A list of keys, shortened when long: the first three and how many more.
+fn abbreviate(keys: &[&str]) -> String {
+    if keys.len() <= 4 {
+        keys.join(", ")
+    } else {
+        format!("{}, ... ({} in all)", keys[..3].join(", "), keys.len())
+    }
+}
+
+/// Build the report. Counts that would exceed 64 bits (possible only in a crafted header)
+/// are an [`Error::Impossible`], never a wrapped figure.
+pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
+    let Inputs {
+        spec,
+        checkpoint,
+        tensors,
+        family,
+        config,
+        formula,
+        mut notes,
+    } = input;
+    let s = Sums { spec };
+    notes.extend(checkpoint.warnings.iter().cloned());
+    if checkpoint.header_only {
+        notes.push(
+            "header only: the weights were not read; sizes are checked against the declared file sizes, contents and hashes are not"
+                .to_string(),
+        );
+    }
+    let mut buckets = buckets_of(tensors, &s)?;
+    let (totals, memory) = totals_of(tensors, &buckets, checkpoint, &s)?;
+    let dtypes = dtypes_of(tensors, &s)?;
+    index_notes(checkpoint, &totals, &mut notes);
+    let mut heads = heads_of(tensors, &s)?;
 
     let mut findings = Vec::new();
     let mut formula_report = None;
     let mut differences = None;
     let mut ladder = Vec::new();
-    let mut heads = Vec::new();
-    for h in HeadKind::ALL {
-        let mine: Vec<&Classified> = tensors
-            .iter()
-            .filter(|t| t.class.component == Some(Component::Head(h)))
-            .collect();
-        if !mine.is_empty() {
-            heads.push(HeadRow {
-                head: h,
-                tensors: count::len(mine.len()),
-                parameters: count::sum(mine.iter().map(|t| t.tensor.elements))
-                    .ok_or_else(|| impossible("a head's parameters"))?,
-                expected: None,
-            });
-        }
-    }
-
     if let Some(f) = formula {
+        let stored: HashSet<&str> = tensors
+            .iter()
+            .filter_map(|t| t.class.key.as_deref())
+            .collect();
         findings = match_tensors(tensors, f);
-        // The formula's own figures are bounded by its dimension limits; checked anyway.
-        let sum = |pred: &dyn Fn(&crate::formula::ExpectedTensor) -> bool| -> Result<u64> {
-            count::sum(
+        let (mut d, expected_total, _) = step_counts(f, &stored, totals.buffers, &s)?;
+        for (b, row) in buckets.iter_mut() {
+            let expected = s.sum(
+                "the formula's bucket total",
                 f.expected
-                    .tensors
                     .iter()
-                    .filter(|e| pred(e))
+                    .filter(|e| row_of(f, e).bucket == *b && counts_as_stored(f, e, &stored))
                     .map(|e| e.elements),
-            )
-            .ok_or_else(|| impossible("the formula's total"))
-        };
-        let expected_total = sum(&|_| true)?;
-        for b in Bucket::ALL {
-            let expected = sum(&|e| e.bucket == b)?;
-            let row = buckets.get_mut(b);
+            )?;
             row.expected = Some(expected);
             row.difference = Some(difference(row.parameters, expected));
         }
         for h in &mut heads {
-            h.expected = Some(sum(&|e| e.component == Component::Head(h.head))?);
+            h.expected = Some(
+                s.sum(
+                    "a head's expected total",
+                    f.expected
+                        .iter()
+                        .filter(|e| row_of(f, e).part == h.head && counts_as_stored(f, e, &stored))
+                        .map(|e| e.elements),
+                )?,
+            );
         }
-        let stored_keys: HashSet<&str> = tensors
-            .iter()
-            .filter_map(|t| t.class.key.as_deref())
-            .collect();
-        let d = Differences {
-            biases: sum(&|e| {
-                e.component == Component::Layer
-                    && e.role == Role::Bias
-                    && e.bucket != Bucket::LayerNorm
-            })?,
-            pooler: sum(&|e| e.component == Component::Pooler)?,
-            heads: sum(&|e| matches!(e.component, Component::Head(_)))?,
-            tied_not_stored: count::sum(
-                f.expected
-                    .tied
-                    .iter()
-                    .filter(|e| !stored_keys.contains(e.key.as_str()))
-                    .map(|e| e.elements),
-            )
-            .ok_or_else(|| impossible("the tied total"))?,
-            buffers,
-            unexplained: difference(parameters, expected_total),
-        };
-        ladder = build_ladder(f, &d, parameters, tensors);
+        d.unexplained = difference(totals.parameters, expected_total);
+        ladder = ladder_rows(f, &d, totals.parameters, tensors, &stored);
         differences = Some(d);
         formula_report = Some(FormulaReport {
-            family: f.family.to_string(),
-            dims: f.dims,
+            family: f.family.name.to_string(),
+            dims: crate::formula::dims_map(f.family, &f.dims),
+            dims_line: f.dims.line(f.family),
             dims_source: f.source.clone(),
             weights_only: f.derivation.weights_only,
             expected_total,
-            components: f.components.clone(),
+            parts: f.parts.iter().map(|p| p.to_string()).collect(),
             derivation: f.derivation.clone(),
         });
         if let Some(c) = config {
@@ -600,31 +771,14 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
 
     Ok(Report {
         schema_version: SCHEMA_VERSION,
-        source: SourceReport {
-            spec: spec.to_string(),
-            layout: if checkpoint.index.is_some() {
-                "sharded"
-            } else {
-                "single"
-            }
-            .to_string(),
-            files: checkpoint
-                .files
-                .iter()
-                .map(|f| FileReport {
-                    path: f.path.display().to_string(),
-                    bytes: f.file_bytes,
-                    header_bytes: f.header_bytes,
-                    tensors: f.tensors,
-                })
-                .collect(),
-            index: checkpoint
-                .index
-                .as_ref()
-                .map(|i| i.path.display().to_string()),
-            config: config.map(|c| c.path.display().to_string()),
-            header_only: checkpoint.header_only,
-        },
+        source: source_report(spec, checkpoint, config),
+        family: family.map(|c| FamilyReport {
+            name: c.family.name.to_string(),
+            title: c.family.title.to_string(),
+            selected_by: c.by,
+            norm: c.family.norm.name().to_string(),
+            recognised: count::len(tensors.iter().filter(|t| t.class.row.is_some()).count()),
+        }),
         totals,
         buckets,
         dtypes,
@@ -639,93 +793,109 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
     })
 }
 
-fn build_ladder(
-    f: &Formula,
-    d: &Differences,
-    parameters: u64,
-    tensors: &[Classified],
-) -> Vec<LadderRow> {
-    let mut rows = Vec::new();
-    let mut total = 0i128;
-    let mut push = |step: String, parameters: i128, counted: bool| {
-        if counted {
-            total += parameters;
+fn source_report(
+    spec: &str,
+    checkpoint: &Checkpoint,
+    config: Option<&ModelConfig>,
+) -> SourceReport {
+    SourceReport {
+        spec: spec.to_string(),
+        layout: if checkpoint.index.is_some() {
+            "sharded"
+        } else {
+            "single"
         }
-        rows.push(LadderRow {
-            step,
-            parameters,
-            counted,
-            total,
-        });
-    };
-    push(
-        "hand derivation, weights only".into(),
-        signed(f.derivation.weights_only),
-        true,
-    );
-    push(
-        "+ linear biases (attention, FFN)".into(),
-        signed(d.biases),
-        true,
-    );
-    push("+ pooler".into(), signed(d.pooler), true);
-    let head_names: Vec<&str> = f
-        .components
-        .iter()
-        .filter_map(|c| match c {
-            Component::Head(h) => Some(h.name()),
-            _ => None,
-        })
-        .collect();
-    let heads = if head_names.is_empty() {
-        "+ heads (none stored)".to_string()
-    } else {
-        format!("+ heads ({})", head_names.join(", "))
-    };
-    push(heads, signed(d.heads), true);
-    if !f.expected.tied.is_empty() {
-        let keys: Vec<&str> = f.expected.tied.iter().map(|e| e.key.as_str()).collect();
-        push(
-            format!("  tied, not stored: {}", keys.join(", ")),
-            signed(d.tied_not_stored),
-            false,
-        );
+        .to_string(),
+        files: checkpoint
+            .files
+            .iter()
+            .map(|f| FileReport {
+                path: f.path.display().to_string(),
+                bytes: f.file_bytes,
+                header_bytes: f.header_bytes,
+                tensors: f.tensors,
+            })
+            .collect(),
+        index: checkpoint
+            .index
+            .as_ref()
+            .map(|i| i.path.display().to_string()),
+        config: config.map(|c| c.path.display().to_string()),
+        header_only: checkpoint.header_only,
     }
-    let buffer_count = tensors
-        .iter()
-        .filter(|t| t.class.role == Role::Buffer)
-        .count();
-    push(
-        format!(
-            "  buffers, not parameters ({buffer_count} tensor{})",
-            if buffer_count == 1 { "" } else { "s" }
-        ),
-        signed(d.buffers),
-        false,
-    );
-    push("+ unexplained".into(), d.unexplained, true);
-    push("= stored parameters".into(), signed(parameters), false);
-    rows
+}
+
+fn index_notes(checkpoint: &Checkpoint, totals: &Totals, notes: &mut Vec<String>) {
+    if let Some(index) = &checkpoint.index {
+        if let Some(declared) = index.total_parameters {
+            if declared != totals.parameters && declared != totals.stored_elements {
+                notes.push(format!(
+                    "{}: metadata.total_parameters says {declared}, but the shards hold {} parameters ({} elements with buffers)",
+                    index.path.display(),
+                    totals.parameters,
+                    totals.stored_elements
+                ));
+            }
+        }
+    }
 }
 
 fn claims_note(c: &ModelConfig, f: &Formula, notes: &mut Vec<String>) {
     for arch in &c.architectures {
-        let Some((_, claimed)) = CLAIMS.iter().find(|(name, _)| name == arch) else {
+        let Some(claimed) = f.family.claim(arch) else {
             continue;
         };
-        let mut claimed: Vec<Component> = claimed.to_vec();
-        claimed.sort();
-        if claimed != f.components {
-            let stored: Vec<&str> = f.components.iter().map(|&c| component_name(c)).collect();
-            let stored = if stored.is_empty() {
+        let mut claimed: Vec<&str> = claimed.to_vec();
+        claimed.sort_unstable();
+        if claimed != f.parts {
+            let stored = if f.parts.is_empty() {
                 "no pooler and no head".to_string()
             } else {
-                stored.join(", ")
+                f.parts.join(", ")
             };
             notes.push(format!(
-                "config.json claims {arch}, but the file stores {stored} beyond the encoder: counted as stored"
+                "config.json claims {arch}, but the file stores {stored} beyond the backbone: counted as stored"
             ));
         }
+    }
+}
+
+/// Why a matched tensor is not among the expected ones.
+fn why_unexpected(f: &Formula, t: &Classified) -> String {
+    let table = f.family.compiled();
+    let Some(row) = t.class.row.map(|r| table.rows[r].row) else {
+        return format!(
+            "no rule of the {} family recognises this name",
+            f.family.name
+        );
+    };
+    for (name, v) in &t.class.captures {
+        if let Some((ri, range)) = table.range(name) {
+            if let Some(values) = table.range_values(ri, &f.dims) {
+                if !values.contains(v) {
+                    let end = crate::family::expr::Expr::parse(range.end)
+                        .ok()
+                        .and_then(|e| f.dims.eval(&e))
+                        .map_or_else(|| range.end.to_string(), |n| n.to_string());
+                    let dim = f.family.dim(range.end).map_or(range.end, |d| d.key());
+                    return format!(
+                        "{name} {v}, but the config has {end} ({dim}): outside its range"
+                    );
+                }
+            }
+        }
+    }
+    match row.cond {
+        crate::family::Cond::If(flag) | crate::family::Cond::Unless(flag)
+            if !row.cond.holds(&f.dims) =>
+        {
+            let key = f.family.dim(flag).map_or(flag, |d| d.key());
+            format!(
+                "exists only when `{key}` is {}, and the dimensions say otherwise",
+                matches!(row.cond, crate::family::Cond::If(_))
+            )
+        }
+        _ => "not expected by the formula".to_string(),
     }
 }
 
@@ -733,15 +903,9 @@ fn claims_note(c: &ModelConfig, f: &Formula, notes: &mut Vec<String>) {
 /// finding. Findings add up to `unexplained`.
 fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let expected: BTreeMap<&str, &crate::formula::ExpectedTensor> = f
-        .expected
-        .tensors
-        .iter()
-        .chain(&f.expected.buffers)
-        .map(|e| (e.key.as_str(), e))
-        .collect();
-    let tied: HashSet<&str> = f.expected.tied.iter().map(|e| e.key.as_str()).collect();
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let expected: HashMap<&str, &crate::family::compiled::Expanded> =
+        f.expected.iter().map(|e| (e.key.as_str(), e)).collect();
+    let mut seen: HashMap<&str, &str> = HashMap::new();
     for t in tensors {
         let is_parameter = t.class.role != Role::Buffer;
         let stored = if is_parameter {
@@ -758,7 +922,10 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
         };
         let Some(key) = t.class.key.as_deref() else {
             if is_parameter {
-                findings.push(unexpected("no rule recognises this name".to_string()));
+                findings.push(unexpected(format!(
+                    "no rule of the {} family recognises this name",
+                    f.family.name
+                )));
             }
             continue;
         };
@@ -770,43 +937,49 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
         }
         seen.insert(key, &t.tensor.name);
         match expected.get(key) {
+            Some(e) if e.tied => {
+                let detail = match row_of(f, e).kind {
+                    RowKind::Tied { flag, to } => {
+                        let k = f.family.dim(flag).map_or(flag, |d| d.key());
+                        format!("tied to {to} ({k}), yet stored as a separate tensor")
+                    }
+                    RowKind::Alias { of } => {
+                        format!("a second copy of {of}, to which transformers ties it")
+                    }
+                    _ => "tied, yet stored".to_string(),
+                };
+                findings.push(unexpected(detail));
+            }
             Some(e) => {
                 if e.shape != t.tensor.shape {
                     findings.push(Finding {
                         kind: FindingKind::ShapeMismatch,
                         tensor: t.tensor.name.clone(),
                         bucket: t.class.bucket,
-                        parameters: if is_parameter { stored - signed(e.elements) } else { 0 },
-                        detail: format!("shape {:?}, the config implies {:?}", t.tensor.shape, e.shape),
+                        parameters: if is_parameter {
+                            stored - signed(e.elements)
+                        } else {
+                            0
+                        },
+                        detail: format!(
+                            "shape {:?}, the config implies {:?}",
+                            t.tensor.shape, e.shape
+                        ),
                     });
                 }
             }
-            None if tied.contains(key) => findings.push(unexpected(
-                "tied to embeddings.word_embeddings.weight (tie_word_embeddings), yet stored as a separate tensor".to_string(),
-            )),
-            None if key == DECODER_BIAS => findings.push(unexpected(
-                "a second copy of cls.predictions.bias, to which transformers ties it".to_string(),
-            )),
-            None if key == DECODER_WEIGHT => findings.push(unexpected("not expected".to_string())),
             None if !is_parameter => {}
-            None => {
-                let detail = match t.class.layer {
-                    Some(l) if l >= f.dims.num_hidden_layers => format!(
-                        "layer {l}, but the config has {} layers",
-                        f.dims.num_hidden_layers
-                    ),
-                    _ => "not expected by the formula".to_string(),
-                };
-                findings.push(unexpected(detail));
-            }
+            None => findings.push(unexpected(why_unexpected(f, t))),
         }
     }
-    for e in &f.expected.tensors {
-        if !seen.contains_key(e.key.as_str()) {
+    for e in &f.expected {
+        let kind = row_of(f, e).kind;
+        let optional = e.tied || matches!(kind, RowKind::Buffer | RowKind::MaybeStored);
+        if !optional && !seen.contains_key(e.key.as_str()) {
             findings.push(Finding {
                 kind: FindingKind::Missing,
                 tensor: e.key.clone(),
-                bucket: e.bucket,
+                bucket: row_of(f, e).bucket,
                 parameters: -signed(e.elements),
                 detail: format!("expected with shape {:?}, not stored", e.shape),
             });

@@ -1,19 +1,19 @@
-//! What the analytic formula predicts: dimensions from `config.json` (or, without one,
-//! from tensor shapes), the closed-form derivation, and the exact tensors expected for
-//! the parts the checkpoint actually stores (pooler, each head).
-//!
-//! One file per architecture family; today the BERT family ([`bert`]).
+//! What the analytic formula predicts for a checkpoint: its family's dimensions (from
+//! `config.json`, or inferred from tensor shapes), the closed-form derivation, and the
+//! exact tensors expected for the parts the checkpoint stores. Families live in
+//! [`crate::family`]; this module only applies one.
 
-pub mod bert;
 pub mod config;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Classified, Component, DECODER_WEIGHT, WORD_EMBEDDINGS};
-use crate::error::Result;
-pub use bert::{Derivation, Dims, Expected, ExpectedTensor, Step};
+use crate::classify::Classified;
+use crate::error::{Error, Result};
+use crate::family::compiled::Expanded;
+use crate::family::{dims, Cond, Derivation, Dims, Family, RowKind, BACKBONE};
 pub use config::ModelConfig;
 
 /// Where the dimensions came from.
@@ -24,7 +24,7 @@ pub enum DimsSource {
     Config {
         /// The config file.
         path: PathBuf,
-        /// Fields absent from it that took transformers' defaults.
+        /// Fields absent from it that took transformers' defaults (config keys).
         defaulted: Vec<String>,
     },
     /// Inferred from tensor shapes: the formula then checks internal consistency only.
@@ -34,35 +34,45 @@ pub enum DimsSource {
     },
 }
 
+impl DimsSource {
+    /// The dimensions that took defaults.
+    pub fn defaulted(&self) -> &[String] {
+        match self {
+            DimsSource::Config { defaulted, .. } | DimsSource::Inferred { defaulted } => defaulted,
+        }
+    }
+}
+
 /// The formula for one checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Formula {
-    /// Architecture family (`bert`).
-    pub family: &'static str,
+    /// The family.
+    pub family: &'static Family,
     /// Dimensions used.
     pub dims: Dims,
     /// Where they came from.
     pub source: DimsSource,
     /// Closed-form derivation.
     pub derivation: Derivation,
-    /// Parts beyond the backbone that the checkpoint stores (pooler, heads).
-    pub components: Vec<Component>,
-    /// Tensors expected for the backbone and those parts.
-    pub expected: Expected,
+    /// Parts beyond the backbone that the checkpoint stores (pooler, heads), sorted.
+    pub parts: Vec<&'static str>,
+    /// Every tensor expected for the backbone and those parts, in table order.
+    pub expected: Vec<Expanded>,
 }
-
-/// The families with a formula, for messages.
-pub const FAMILIES: &[&str] = &["bert"];
 
 /// What the `formula` command prints: a family's derivation for one config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormulaDoc {
     /// Version of the JSON layout (the same for every document).
     pub schema_version: u32,
-    /// Architecture family.
+    /// Family name.
     pub family: String,
-    /// Dimensions used.
-    pub dims: Dims,
+    /// Family display name.
+    pub title: String,
+    /// Dimensions used, by config key.
+    pub dims: BTreeMap<String, serde_json::Value>,
+    /// `L=12 H=768 ...`: the dimensions on one line.
+    pub dims_line: String,
     /// Where they came from, with the fields that took defaults.
     pub dims_source: DimsSource,
     /// The derivation.
@@ -70,172 +80,213 @@ pub struct FormulaDoc {
     pub derivation: Derivation,
 }
 
-/// The `formula` command's document for a config.
-pub fn explain(config: &ModelConfig) -> Result<FormulaDoc> {
-    if let Some(t) = config.model_type.as_deref() {
-        if !FAMILIES.contains(&t) {
-            return Err(crate::Error::Config {
-                path: config.path.clone(),
-                message: format!(
-                    "no formula for model_type `{t}` (supported: {})",
-                    FAMILIES.join(", ")
-                ),
-            });
-        }
+/// The dimensions by config key, as reports show them.
+pub fn dims_map(family: &Family, dims: &Dims) -> BTreeMap<String, serde_json::Value> {
+    dims.by_key(family).into_iter().collect()
+}
+
+fn impossible(path: &std::path::Path, family: &Family) -> Error {
+    Error::Config {
+        path: path.to_path_buf(),
+        message: format!(
+            "the {} formula overflows 64 bits for these dimensions",
+            family.name
+        ),
     }
-    let (dims, defaulted) = Dims::from_config(config)?;
+}
+
+/// The family for a config alone (the `formula` command): `--family`, else
+/// `model_type`, else the family whose dimension keys the config sets most.
+pub fn family_for_config(config: &ModelConfig, flag: Option<&str>) -> Result<&'static Family> {
+    if let Some(name) = flag {
+        return crate::family::by_name(name).ok_or_else(|| unknown_family(name));
+    }
+    if let Some(t) = config.model_type.as_deref() {
+        return crate::family::by_model_type(t).ok_or_else(|| Error::Config {
+            path: config.path.clone(),
+            message: format!(
+                "no formula for model_type `{t}` (supported: {}; see `paramaudit families`)",
+                crate::family::names()
+            ),
+        });
+    }
+    let keys_set = |f: &Family| {
+        f.dims
+            .iter()
+            .filter(|d| d.identifying && d.keys.iter().any(|k| config.fields.contains_key(*k)))
+            .count()
+    };
+    crate::family::REGISTRY
+        .iter()
+        .copied()
+        .max_by_key(|f| (keys_set(f), std::cmp::Reverse(f.name)))
+        .filter(|f| keys_set(f) > 0)
+        .ok_or_else(|| Error::Config {
+            path: config.path.clone(),
+            message:
+                "no `model_type` and no family's dimensions: not a model config (or pass --family)"
+                    .to_string(),
+        })
+}
+
+/// An unknown `--family`.
+pub fn unknown_family(name: &str) -> Error {
+    Error::Usage(format!(
+        "unknown family `{name}` (known: {}; see `paramaudit families`)",
+        crate::family::names()
+    ))
+}
+
+/// The `formula` command's document for a config.
+pub fn explain(config: &ModelConfig, flag: Option<&str>) -> Result<FormulaDoc> {
+    let family = family_for_config(config, flag)?;
+    let (dims, defaulted) = dims::from_config(family, config)?;
+    let derivation = (family.derive)(&dims).ok_or_else(|| impossible(&config.path, family))?;
     Ok(FormulaDoc {
         schema_version: crate::reconcile::SCHEMA_VERSION,
-        family: "bert".to_string(),
-        derivation: bert::derive(&dims),
-        dims,
+        family: family.name.to_string(),
+        title: family.title.to_string(),
+        dims: dims_map(family, &dims),
+        dims_line: dims.line(family),
         dims_source: DimsSource::Config {
             path: config.path.clone(),
-            defaulted: defaulted.iter().map(|s| s.to_string()).collect(),
+            defaulted: dims::keys(family, &defaulted),
         },
+        derivation,
     })
 }
 
-/// Build the formula for `tensors`, from `config` when given. Returns `None` (with the
-/// reason pushed to `notes`) when no family formula applies.
+/// What the stored tensors reveal: shapes and capture counts, plus the flags the rows
+/// present imply (a row that exists only when a flag is set, a tied tensor stored).
+fn revealed(family: &'static Family, tensors: &[Classified]) -> BTreeMap<&'static str, u64> {
+    let table = family.compiled();
+    let matches: Vec<(crate::family::compiled::Match, &[u64])> = tensors
+        .iter()
+        .filter_map(|t| {
+            let c = &t.class;
+            Some((
+                crate::family::compiled::Match {
+                    row: c.row?,
+                    key: c.key.clone()?,
+                    captures: c.captures.clone(),
+                },
+                t.tensor.shape.as_slice(),
+            ))
+        })
+        .collect();
+    let mut known = table.reveal(matches.iter().map(|(m, s)| (m, *s)));
+    for (m, _) in &matches {
+        let row = table.rows[m.row].row;
+        match (row.cond, row.kind) {
+            (Cond::If(f), _) => {
+                known.entry(f).or_insert(1);
+            }
+            (Cond::Unless(f), _) => {
+                known.entry(f).or_insert(0);
+            }
+            _ => {}
+        }
+        if let RowKind::Tied { flag, .. } = row.kind {
+            known.insert(flag, 0);
+        }
+    }
+    known
+}
+
+/// The parts beyond the backbone to expect: those the file stores a parameter of, and
+/// those `architectures` claims whose rows are all tied (so the file cannot show them).
+fn present_parts(
+    family: &'static Family,
+    dims: &Dims,
+    tensors: &[Classified],
+    config: Option<&ModelConfig>,
+) -> Vec<&'static str> {
+    let table = family.compiled();
+    let mut parts: BTreeSet<&'static str> = tensors
+        .iter()
+        .filter(|t| t.class.role != crate::classify::Role::Buffer)
+        .filter_map(|t| t.class.part)
+        .filter(|p| *p != BACKBONE)
+        .collect();
+    for arch in config.map_or(&[][..], |c| c.architectures.as_slice()) {
+        for part in family.claim(arch).unwrap_or(&[]) {
+            let rows: Vec<_> = table
+                .rows
+                .iter()
+                .filter(|r| r.row.part == *part && r.row.cond.holds(dims))
+                .collect();
+            let all_tied = !rows.is_empty()
+                && rows.iter().all(|r| match r.row.kind {
+                    RowKind::Alias { .. } => true,
+                    RowKind::Tied { flag, .. } => dims.flag(flag),
+                    _ => false,
+                });
+            if all_tied {
+                parts.insert(part);
+            }
+        }
+    }
+    parts.into_iter().collect()
+}
+
+/// Build the formula for `tensors` of `family`, from `config` when given. Returns `None`
+/// (with the reason pushed to `notes`) when the dimensions cannot be known.
 pub fn build(
+    family: &'static Family,
     config: Option<&ModelConfig>,
     tensors: &[Classified],
     notes: &mut Vec<String>,
 ) -> Result<Option<Formula>> {
     let (dims, source) = match config {
         Some(c) => {
-            if let Some(t) = c.model_type.as_deref() {
-                if !FAMILIES.contains(&t) {
+            let (dims, defaulted) = dims::from_config(family, c)?;
+            let source = DimsSource::Config {
+                path: c.path.clone(),
+                defaulted: dims::keys(family, &defaulted),
+            };
+            (dims, source)
+        }
+        None => {
+            if !tensors.iter().any(|t| t.class.row.is_some()) {
+                notes.push(format!(
+                    "no config.json and no tensor the {} family recognises: no formula",
+                    family.name
+                ));
+                return Ok(None);
+            }
+            match dims::from_shapes(family, &revealed(family, tensors)) {
+                Some((dims, defaulted)) => {
+                    notes.push(
+                        "no config.json: dimensions inferred from tensor shapes, so the formula checks the checkpoint's internal consistency only"
+                            .to_string(),
+                    );
+                    let defaulted = dims::keys(family, &defaulted);
+                    (dims, DimsSource::Inferred { defaulted })
+                }
+                None => {
                     notes.push(format!(
-                        "no formula for model_type `{t}` yet (supported: {}); tensors are bucketed but not reconciled",
-                        FAMILIES.join(", ")
+                        "inferred dimensions are out of the supported range (at most {} layers, width {}): no formula",
+                        crate::family::MAX_LAYERS,
+                        crate::family::MAX_WIDTH
                     ));
                     return Ok(None);
                 }
             }
-            let (dims, defaulted) = Dims::from_config(c)?;
-            if let Some(kind) = c.string("position_embedding_type") {
-                if kind != "absolute" {
-                    notes.push(format!(
-                        "position_embedding_type `{kind}` adds relative-distance embeddings the formula does not model"
-                    ));
-                }
-            }
-            let source = DimsSource::Config {
-                path: c.path.clone(),
-                defaulted: defaulted.iter().map(|s| s.to_string()).collect(),
-            };
-            (dims, source)
         }
-        None => match infer(tensors) {
-            Some((dims, defaulted)) => {
-                notes.push(
-                    "no config.json: dimensions inferred from tensor shapes, so the formula checks the checkpoint's internal consistency only"
-                        .to_string(),
-                );
-                (dims, DimsSource::Inferred { defaulted })
-            }
-            None => {
-                notes.push(format!(
-                    "no config.json and no `{WORD_EMBEDDINGS}` to infer dimensions from: no formula"
-                ));
-                return Ok(None);
-            }
-        },
     };
-    if !dims.in_range() {
-        notes.push(format!(
-            "inferred dimensions are out of the supported range (at most {} layers, width {}): no formula",
-            bert::MAX_LAYERS,
-            bert::MAX_WIDTH
-        ));
-        return Ok(None);
-    }
-    let mut components: Vec<Component> = tensors
-        .iter()
-        .filter_map(|t| t.class.component)
-        .filter(|c| matches!(c, Component::Pooler | Component::Head(_)))
-        .collect();
-    components.sort();
-    components.dedup();
-    let expected = bert::expected_tensors(&dims, &components);
+    let path = config.map_or_else(PathBuf::new, |c| c.path.clone());
+    let derivation = (family.derive)(&dims).ok_or_else(|| impossible(&path, family))?;
+    let parts = present_parts(family, &dims, tensors, config);
+    let expected = family
+        .compiled()
+        .expand(&dims, &parts)
+        .ok_or_else(|| impossible(&path, family))?;
     Ok(Some(Formula {
-        family: "bert",
-        derivation: bert::derive(&dims),
+        family,
         dims,
         source,
-        components,
+        derivation,
+        parts,
         expected,
     }))
-}
-
-/// Infer BERT dimensions from stored shapes. `None` without a word-embedding matrix.
-fn infer(tensors: &[Classified]) -> Option<(Dims, Vec<String>)> {
-    let shape = |key: &str| {
-        tensors
-            .iter()
-            .find(|t| t.class.key.as_deref() == Some(key))
-            .map(|t| t.tensor.shape.as_slice())
-    };
-    let first_layer_shape = |suffix: &str| {
-        tensors
-            .iter()
-            .filter(|t| t.class.layer.is_some())
-            .find(|t| t.class.key.as_deref().is_some_and(|k| k.ends_with(suffix)))
-            .map(|t| t.tensor.shape.as_slice())
-    };
-    let [vocab, hidden] = shape(WORD_EMBEDDINGS)? else {
-        return None;
-    };
-    let mut defaulted = Vec::new();
-    let mut rows = |found: Option<&[u64]>, name: &str, default: u64| match found {
-        Some([n, ..]) => *n,
-        _ => {
-            defaulted.push(name.to_string());
-            default
-        }
-    };
-    let positions = rows(
-        shape("embeddings.position_embeddings.weight"),
-        "max_position_embeddings",
-        512,
-    );
-    let token_types = rows(
-        shape("embeddings.token_type_embeddings.weight"),
-        "type_vocab_size",
-        2,
-    );
-    let intermediate = rows(
-        first_layer_shape(".intermediate.dense.weight"),
-        "intermediate_size",
-        3072,
-    );
-    let labels = rows(
-        shape("classifier.weight").or_else(|| shape("qa_outputs.weight")),
-        "num_labels",
-        2,
-    );
-    // A layer index near u64::MAX has no successor: the count is then out of range and
-    // `in_range` refuses the formula.
-    let layers = tensors
-        .iter()
-        .filter_map(|t| t.class.layer)
-        .max()
-        .map_or(0, |l| l.saturating_add(1));
-    let decoder_stored = shape(DECODER_WEIGHT).is_some();
-    Some((
-        Dims {
-            vocab_size: *vocab,
-            hidden_size: *hidden,
-            num_hidden_layers: layers,
-            num_attention_heads: None,
-            intermediate_size: intermediate,
-            max_position_embeddings: positions,
-            type_vocab_size: token_types,
-            num_labels: labels,
-            tie_word_embeddings: !decoder_stored,
-        },
-        defaulted,
-    ))
 }

@@ -54,6 +54,14 @@ impl Render for Json {
         self.write(doc, out)
     }
 
+    fn families(&self, list: &[crate::family::Listed], out: &mut dyn Write) -> io::Result<()> {
+        if self.lines {
+            list.iter().try_for_each(|f| self.write(f, out))
+        } else {
+            self.write(&list, out)
+        }
+    }
+
     fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()> {
         self.write(diff, out)
     }

@@ -50,6 +50,8 @@ pub trait Render {
     fn batch(&self, items: &[Item], options: Options, out: &mut dyn Write) -> io::Result<()>;
     /// Write a derivation (the `formula` command).
     fn derivation(&self, doc: &FormulaDoc, out: &mut dyn Write) -> io::Result<()>;
+    /// Write the family registry (the `families` command).
+    fn families(&self, list: &[crate::family::Listed], out: &mut dyn Write) -> io::Result<()>;
     /// Write a structural diff (the `diff` command).
     fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()>;
     /// Write a check outcome (the `check` command).
@@ -87,6 +89,10 @@ impl<T: DocumentRenderer> Render for T {
 
     fn derivation(&self, doc: &FormulaDoc, out: &mut dyn Write) -> io::Result<()> {
         self.write_doc(&sections::derivation_doc(doc), out)
+    }
+
+    fn families(&self, list: &[crate::family::Listed], out: &mut dyn Write) -> io::Result<()> {
+        self.write_doc(&sections::families_doc(list), out)
     }
 
     fn diff(&self, diff: &Diff, out: &mut dyn Write) -> io::Result<()> {

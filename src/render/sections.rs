@@ -4,7 +4,8 @@
 use crate::batch::{Item, SummaryRow};
 use crate::classify::Bucket;
 use crate::count;
-use crate::formula::{Derivation, Dims, DimsSource, FormulaDoc};
+use crate::family::Derivation;
+use crate::formula::{DimsSource, FormulaDoc};
 use crate::reconcile::Report;
 
 use super::{count, count_human, human_bytes, maybe, maybe_signed, plural, signed};
@@ -95,11 +96,46 @@ pub fn report_doc(report: &Report, options: super::Options) -> Document {
 /// The `formula` derivation.
 pub fn derivation_doc(doc: &FormulaDoc) -> Document {
     let mut out = Document::new(
-        format!("{} family, {}", doc.family, dims_line(&doc.dims)),
+        format!("{} family, {}", doc.title, doc.dims_line),
         derivation(&doc.derivation),
     );
     out.lines.extend(defaults_line(&doc.dims, &doc.dims_source));
     out
+}
+
+/// The `families` listing.
+pub fn families_doc(list: &[crate::family::Listed]) -> Document {
+    let mut s = section(
+        "Families",
+        &[
+            ("family", false),
+            ("model_type", false),
+            ("norm", false),
+            ("parts beyond the backbone", false),
+            ("tensor rules", true),
+        ],
+    );
+    for f in list {
+        s.rows.push(vec![
+            format!("{} ({})", f.name, f.title),
+            f.model_types.join(", "),
+            f.norm.clone(),
+            f.parts.join(", "),
+            count(f.tensors),
+        ]);
+    }
+    let mut doc = Document::new(
+        format!(
+            "{} registered; `--family NAME` reads a checkpoint as one of them",
+            plural(count::len(list.len()), "family")
+        ),
+        vec![s],
+    );
+    doc.notes = list
+        .iter()
+        .map(|f| format!("{}: {}", f.name, f.covers))
+        .collect();
+    doc
 }
 
 /// The summary after several `inspect` reports.
@@ -216,20 +252,22 @@ pub fn heading(report: &Report) -> Vec<String> {
         human_bytes(m.int4_bytes)
     ));
     if let Some(f) = &report.formula {
-        let d = &f.dims;
         let from = match &f.dims_source {
             DimsSource::Config { path, .. } => format!("from {}", path.display()),
             DimsSource::Inferred { .. } => "inferred from tensor shapes".to_string(),
         };
-        lines.push(format!("formula: {} {from}: {}", f.family, dims_line(d)));
-        lines.extend(defaults_line(d, &f.dims_source));
+        lines.push(format!("formula: {} {from}: {}", f.family, f.dims_line));
+        lines.extend(defaults_line(&f.dims, &f.dims_source));
     }
     lines
 }
 
 /// `defaults (absent from config.json): num_labels=2, tie_word_embeddings=true`, when any
 /// dimension took a default.
-pub fn defaults_line(dims: &Dims, source: &DimsSource) -> Option<String> {
+pub fn defaults_line(
+    dims: &std::collections::BTreeMap<String, serde_json::Value>,
+    source: &DimsSource,
+) -> Option<String> {
     let (defaulted, from) = match source {
         DimsSource::Config { defaulted, .. } => (defaulted, "absent from config.json"),
         DimsSource::Inferred { defaulted } => (defaulted, "not revealed by any tensor"),
@@ -237,10 +275,9 @@ pub fn defaults_line(dims: &Dims, source: &DimsSource) -> Option<String> {
     if defaulted.is_empty() {
         return None;
     }
-    let values = serde_json::to_value(dims).unwrap_or_default();
     let items: Vec<String> = defaulted
         .iter()
-        .map(|name| match values.get(name) {
+        .map(|name| match dims.get(name) {
             Some(v) => format!("{name}={v}"),
             None => name.clone(),
         })
@@ -248,26 +285,21 @@ pub fn defaults_line(dims: &Dims, source: &DimsSource) -> Option<String> {
     Some(format!("defaults ({from}): {}", items.join(", ")))
 }
 
-/// `L=12 H=768 I=3072 V=30522 P=512 T=2 heads=12 labels=2 tied`.
-pub fn dims_line(d: &Dims) -> String {
-    format!(
-        "L={} H={} I={} V={} P={} T={}{} labels={}{}",
-        d.num_hidden_layers,
-        d.hidden_size,
-        d.intermediate_size,
-        d.vocab_size,
-        d.max_position_embeddings,
-        d.type_vocab_size,
-        d.num_attention_heads
-            .map(|h| format!(" heads={h}"))
-            .unwrap_or_default(),
-        d.num_labels,
-        if d.tie_word_embeddings {
-            " tied-embeddings"
-        } else {
-            " untied-embeddings"
-        }
-    )
+/// Buckets every report shows; the mixture-of-experts ones only when they hold something.
+fn shown(bucket: Bucket, stored: u64, expected: Option<u64>) -> bool {
+    !matches!(
+        bucket,
+        Bucket::Router | Bucket::RoutedExperts | Bucket::SharedExperts
+    ) || stored > 0
+        || expected.is_some_and(|e| e > 0)
+}
+
+/// The bucket's label: the norm bucket names the kind the family uses.
+fn bucket_label(bucket: Bucket, report: &Report) -> String {
+    match (bucket, &report.family) {
+        (Bucket::Norm, Some(f)) => format!("norm ({})", f.norm),
+        _ => bucket.name().to_string(),
+    }
 }
 
 /// Every table of a report, in display order; `tensors` adds the tensor listing.
@@ -298,15 +330,17 @@ pub fn buckets(report: &Report) -> Section {
             ("difference", true),
         ],
     );
-    for b in Bucket::ALL {
-        let r = report.buckets.get(b);
+    for (&b, r) in &report.buckets {
+        if !shown(b, r.parameters + r.tensors, r.expected) {
+            continue;
+        }
         let tone = match r.difference {
             Some(0) | None => None,
             Some(_) => Some(Tone::Warn),
         };
         s.push_toned(
             vec![
-                b.name().to_string(),
+                bucket_label(b, report),
                 count(r.parameters),
                 count(r.weights),
                 count(r.biases),
@@ -320,8 +354,7 @@ pub fn buckets(report: &Report) -> Section {
     }
     // Weights and biases are parts of the (checked) parameter total, so their sums fit.
     let sum = |f: fn(&crate::reconcile::BucketRow) -> u64| {
-        count::sum(Bucket::ALL.iter().map(|&b| f(report.buckets.get(b))))
-            .map_or_else(|| "overflow".to_string(), count)
+        count::sum(report.buckets.values().map(f)).map_or_else(|| "overflow".to_string(), count)
     };
     let t = &report.totals;
     s.rows.push(vec![
@@ -332,7 +365,7 @@ pub fn buckets(report: &Report) -> Section {
         count(t.buffers),
         count(t.tensors),
         maybe(report.formula.as_ref().map(|f| f.expected_total)),
-        maybe_signed(report.differences.map(|d| d.unexplained)),
+        maybe_signed(report.differences.as_ref().map(|d| d.unexplained)),
     ]);
     s
 }
@@ -351,19 +384,20 @@ pub fn ladder(report: &Report) -> Option<Section> {
         ],
     );
     for r in &report.ladder {
-        let amount = if r.step.starts_with('=') || r.step.starts_with("hand") {
+        let plain = r.key == "stored" || r.key == "hand_derivation";
+        let amount = if plain {
             super::int(r.parameters)
         } else if r.counted {
             signed(r.parameters)
         } else {
             format!("({})", super::int(r.parameters))
         };
-        let total = if r.counted || r.step.starts_with('=') {
+        let total = if r.counted || r.key == "stored" {
             super::int(r.total)
         } else {
             String::new()
         };
-        let tone = match (r.step.contains("unexplained"), r.parameters) {
+        let tone = match (r.key == "unexplained", r.parameters) {
             (true, 0) => Some(Tone::Good),
             (true, _) => Some(Tone::Bad),
             _ => None,
@@ -417,7 +451,7 @@ pub fn heads(report: &Report) -> Option<Section> {
     );
     for h in &report.heads {
         s.rows.push(vec![
-            h.head.name().to_string(),
+            h.head.clone(),
             count(h.tensors),
             count(h.parameters),
             maybe(h.expected),
@@ -505,9 +539,9 @@ pub fn tensors(report: &Report) -> Section {
     s
 }
 
-/// The `formula` command: the §1 derivation, what it leaves out, and model totals.
+/// The `formula` command: the hand derivation, what it leaves out, and model totals.
 pub fn derivation(d: &Derivation) -> Vec<Section> {
-    let table = |title: &str, steps: &[crate::formula::Step]| {
+    let table = |title: &str, lines: &mut dyn Iterator<Item = &crate::family::Line>| {
         let mut s = section(
             title,
             &[
@@ -517,22 +551,25 @@ pub fn derivation(d: &Derivation) -> Vec<Section> {
                 ("parameters", true),
             ],
         );
-        for st in steps {
+        for st in lines {
             s.rows.push(vec![
                 st.part.clone(),
                 st.formula.clone(),
                 st.arithmetic.clone(),
-                count(st.value),
+                super::int(st.value),
             ]);
         }
         s
     };
     vec![
-        table("Hand derivation (weights only)", &d.steps),
-        table("What the hand derivation leaves out", &d.additions),
+        table("Hand derivation (weights only)", &mut d.steps.iter()),
+        table(
+            "What the hand derivation leaves out",
+            &mut d.additions.iter().map(|a| &a.line),
+        ),
         table(
             "Totals by model class (tied weights counted once)",
-            &d.models,
+            &mut d.models.iter(),
         ),
     ]
 }
@@ -614,6 +651,20 @@ pub fn diff(d: &crate::compare::Diff) -> Vec<Section> {
         ],
     );
     for f in &d.figures {
+        // Figures only some families have are left out when both sides are 0.
+        let optional = [
+            "buckets.router.",
+            "buckets.routed_experts.",
+            "buckets.shared_experts.",
+            "differences.norms",
+            "differences.position_tables",
+            "differences.shared_layers",
+            "differences.extra_layers",
+            "differences.not_stored",
+        ];
+        if f.a == 0 && f.b == 0 && optional.iter().any(|o| f.figure.starts_with(o)) {
+            continue;
+        }
         figures.rows.push(vec![
             f.figure.clone(),
             super::int(f.a),
@@ -798,7 +849,7 @@ pub fn verify(r: &crate::verify::VerifyReport, options: super::Options) -> Vec<S
         ],
     );
     for b in Bucket::ALL {
-        if let Some(s) = r.buckets.get(&b) {
+        if let Some(s) = r.buckets.get(&b).filter(|s| shown(b, s.tensors, None)) {
             buckets.rows.push(vec![
                 b.name().to_string(),
                 count(s.tensors),

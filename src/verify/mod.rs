@@ -26,8 +26,10 @@ use scan::{Acc, IntRange};
 pub const WINDOW: usize = 16 << 20;
 /// Largest piece of a tensor scanned as one task.
 pub const PIECE: usize = 1 << 20;
-/// LayerNorm gammas whose mean is outside this range are flagged.
-pub const GAMMA_RANGE: (f64, f64) = (0.1, 10.0);
+/// Norm weights whose mean falls outside this range around their family's centre (1, or
+/// 0 for Gemma's `1 + weight` RMSNorm) are flagged: below 0.1 or above 10 for a centre
+/// of 1.
+pub const GAMMA_RANGE: (f64, f64) = (-0.9, 9.0);
 
 /// Where an expected sha256 came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,6 +329,8 @@ pub struct Inputs<'a> {
     pub checkpoint: &'a Checkpoint,
     /// Classified tensors, sorted by name (their `file` indexes `checkpoint.files`).
     pub tensors: &'a [Classified],
+    /// The family's norm, when known: what a trained norm weight's mean sits near.
+    pub norm: Option<crate::family::Norm>,
     /// Expected sha256 by file name, with where it came from.
     pub expected: BTreeMap<String, (String, HashSource)>,
     /// Do not fail on NaN/Inf.
@@ -341,6 +345,7 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
         spec,
         checkpoint,
         tensors,
+        norm,
         mut expected,
         allow_nonfinite,
         progress,
@@ -467,16 +472,15 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
         if n > 0 && s.scanned && s.zeros == n {
             flag(Problem::AllZero, format!("all {n} values are zero"));
         }
-        let is_gamma = t.class.role == Role::Weight
-            && t.class
-                .key
-                .as_deref()
-                .is_some_and(|k| k.contains("LayerNorm"));
-        if let (true, Some(m)) = (is_gamma, s.mean) {
-            if !(GAMMA_RANGE.0..=GAMMA_RANGE.1).contains(&m) && s.zeros != n {
+        // A norm weight (gamma) of a family whose norm weights sit near a known value.
+        let centre = norm
+            .filter(|_| t.class.bucket == Bucket::Norm && t.class.role == Role::Weight)
+            .map(|n| n.weight_centre());
+        if let (Some(c), Some(m)) = (centre, s.mean) {
+            if !(GAMMA_RANGE.0..=GAMMA_RANGE.1).contains(&(m - c)) && s.zeros != n {
                 flag(
                     Problem::GammaFarFromOne,
-                    format!("LayerNorm gamma mean {m:.4}, expected near 1"),
+                    format!("norm weight mean {m:.4}, expected near {c}"),
                 );
             }
         }
@@ -523,6 +527,7 @@ mod tests {
             spec: "m",
             checkpoint,
             tensors,
+            norm: None,
             expected: BTreeMap::new(),
             allow_nonfinite: false,
             progress: &|_| {},
@@ -539,7 +544,8 @@ mod tests {
         std::fs::copy(fixture("bert-model"), &path).unwrap();
         let original = crate::hash::sha256_file(&path).unwrap();
         let resolved = crate::source::local::resolve(&path, None).unwrap();
-        let (checkpoint, tensors) = crate::open_classified(&resolved).unwrap();
+        let opened = crate::open_classified(&resolved, &Default::default()).unwrap();
+        let (checkpoint, tensors) = (opened.checkpoint, opened.tensors);
         let other = tmp.path().join("short");
         std::fs::write(&other, b"12345678").unwrap();
         std::fs::rename(&other, &path).unwrap();
@@ -563,7 +569,7 @@ mod tests {
             warnings: Vec::new(),
             header_only: false,
         };
-        let tensors = crate::classify::classify(tensors);
+        let tensors = crate::classify::classify(tensors, None);
         let e = run(&checkpoint, &tensors).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(

@@ -397,7 +397,7 @@ fn diff_between_pretraining_and_classifier_lists_exactly_the_head_tensors() {
     // MLM head 745 + NSP 50 (counts.json) against classifier 5·24 + 5 = 125.
     assert_eq!(change("buckets.head.parameters"), 125 - 795);
     assert_eq!(change("totals.parameters"), 13_093 - 13_763);
-    for b in ["embedding", "attention", "ffn", "layernorm", "pooler"] {
+    for b in ["embedding", "attention", "ffn", "norm", "pooler"] {
         assert_eq!(change(&format!("buckets.{b}.parameters")), 0, "{b}");
     }
     let md = run(

@@ -207,7 +207,7 @@ fn json_output_is_only_the_report_on_stdout() {
         "embedding",
         "attention",
         "ffn",
-        "layernorm",
+        "norm",
         "pooler",
         "head",
         "buffer",

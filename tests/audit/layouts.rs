@@ -30,7 +30,7 @@ fn bert_base_layout_is_byte_exact_and_reconciles_to_reference_figures() {
     );
 
     let r = inspect_json(tmp.path(), &dir, &[]);
-    assert_eq!(r.schema_version, 2);
+    assert_eq!(r.schema_version, 3);
     assert_eq!(r.totals.parameters, 110_106_428);
     assert_eq!(r.totals.buffers, 0);
     assert_eq!(r.totals.tensors, 206);
@@ -44,7 +44,7 @@ fn bert_base_layout_is_byte_exact_and_reconciles_to_reference_figures() {
         bucket(28_348_416, 28_311_552, 36_864, 96)
     );
     assert_eq!(summary(&b.ffn), bucket(56_669_184, 56_623_104, 46_080, 48));
-    assert_eq!(b.layernorm.parameters, 38_400);
+    assert_eq!(b.norm.parameters, 38_400);
     assert_eq!(b.pooler.parameters, 590_592);
     assert_eq!(b.head.parameters, 624_188);
     assert_eq!(b.buffer.tensors + b.other.tensors, 0);
@@ -52,7 +52,7 @@ fn bert_base_layout_is_byte_exact_and_reconciles_to_reference_figures() {
         &b.embedding,
         &b.attention,
         &b.ffn,
-        &b.layernorm,
+        &b.norm,
         &b.pooler,
         &b.head,
     ] {
@@ -63,14 +63,7 @@ fn bert_base_layout_is_byte_exact_and_reconciles_to_reference_figures() {
     assert_eq!(f.expected_total, 110_106_428);
     assert_eq!(
         r.differences.unwrap(),
-        Differences {
-            biases: 82_944,
-            pooler: 590_592,
-            heads: 624_188,
-            tied_not_stored: 23_440_896,
-            buffers: 0,
-            unexplained: 0,
-        }
+        Differences::bert(82_944, 590_592, 624_188, 23_440_896, 0)
     );
     assert!(r.findings.is_empty(), "{:?}", r.findings);
     // The ladder climbs from the derivation to the stored total through docs/reference.md §2's
@@ -185,7 +178,7 @@ fn human_table_shows_the_ladder_and_every_bucket() {
         "(23,440,896)",
         "tied, not stored: cls.predictions.decoder.weight",
         " embedding ",
-        " layernorm ",
+        " norm (LayerNorm) ",
         " other ",
     ] {
         assert!(
@@ -207,7 +200,7 @@ fn human_table_shows_the_ladder_and_every_bucket() {
     assert_eq!(md.code, 0);
     assert!(md.stdout.contains("| bucket | parameters |"));
     assert!(md.stdout.contains("|---|---:|"));
-    assert!(md.stdout.contains(
-        "| `bert.embeddings.LayerNorm.gamma` | layernorm | weight | F32 | [768] | 768 |"
-    ));
+    assert!(md
+        .stdout
+        .contains("| `bert.embeddings.LayerNorm.gamma` | norm | weight | F32 | [768] | 768 |"));
 }

@@ -107,7 +107,10 @@ pub struct Buckets {
     pub embedding: Bucket,
     pub attention: Bucket,
     pub ffn: Bucket,
-    pub layernorm: Bucket,
+    pub router: Bucket,
+    pub routed_experts: Bucket,
+    pub shared_experts: Bucket,
+    pub norm: Bucket,
     pub pooler: Bucket,
     pub head: Bucket,
     pub buffer: Bucket,
@@ -142,15 +145,40 @@ pub struct Formula {
     pub dims_source: serde_json::Value,
 }
 
+/// Every ladder step of every family, then `unexplained` (the same keys for all).
 #[derive(Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Differences {
-    pub biases: u64,
-    pub pooler: u64,
-    pub heads: u64,
-    pub tied_not_stored: u64,
-    pub buffers: u64,
+    pub biases: i64,
+    pub norms: i64,
+    pub position_tables: i64,
+    pub shared_layers: i64,
+    pub pooler: i64,
+    pub heads: i64,
+    pub extra_layers: i64,
+    pub tied_not_stored: i64,
+    pub not_stored: i64,
+    pub buffers: i64,
     pub unexplained: i64,
+}
+
+impl Differences {
+    /// BERT's figures: every step BERT does not have is 0.
+    pub fn bert(biases: i64, pooler: i64, heads: i64, tied_not_stored: i64, buffers: i64) -> Self {
+        Differences {
+            biases,
+            norms: 0,
+            position_tables: 0,
+            shared_layers: 0,
+            pooler,
+            heads,
+            extra_layers: 0,
+            tied_not_stored,
+            not_stored: 0,
+            buffers,
+            unexplained: 0,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 const BASE: &str = "https://paramaudit.dev/schema/";
 /// The published documents.
-pub const KINDS: [&str; 7] = [
-    "report", "failure", "batch", "diff", "check", "verify", "formula",
+pub const KINDS: [&str; 8] = [
+    "report", "failure", "batch", "diff", "check", "verify", "formula", "families",
 ];
 
 thread_local! {

@@ -1,0 +1,383 @@
+//! A family's table compiled once per process: patterns split into segments, shapes
+//! parsed, and an index from a name's "template" (its segments with every number
+//! replaced by one marker) to the rows that can match it. Classifying a tensor hashes
+//! the suffixes of its name, allocation-free, and checks the few candidate rows; the
+//! expected tensors are spelled out from the same rows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::expr::Expr;
+use super::{Dims, Family, Range, Row, RowKind, BACKBONE};
+
+/// One segment of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    /// A literal segment (numbers included: `block.0`).
+    Lit(&'static str),
+    /// A capture: `{layer}` (its range's index in the family).
+    Cap(&'static str, usize),
+}
+
+/// A compiled row.
+#[derive(Debug, Clone)]
+pub struct CompiledRow {
+    /// The row as declared.
+    pub row: &'static Row,
+    /// Its pattern, segment by segment.
+    pub segs: Vec<Seg>,
+    /// Its shape, parsed.
+    pub shape: Vec<Expr>,
+}
+
+/// A family's compiled table.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The family.
+    pub family: &'static Family,
+    /// Rows in table order.
+    pub rows: Vec<CompiledRow>,
+    /// Parsed range bounds, in the family's order.
+    ranges: Vec<(Expr, Expr)>,
+    /// Template hash of a suffix -> candidate rows (most specific first).
+    index: HashMap<u64, Vec<usize>>,
+    /// Pattern lengths in segments, longest first.
+    lengths: Vec<usize>,
+}
+
+/// A stored name matched to a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    /// Index of the row in [`Compiled::rows`].
+    pub row: usize,
+    /// The canonical key: the matched suffix, leaf normalised (`gamma` -> `weight`).
+    pub key: String,
+    /// The captured numbers, by capture name.
+    pub captures: Vec<(&'static str, u64)>,
+}
+
+const NUMBER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// FNV-1a over bytes, continuing from `h`.
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn is_number(seg: &str) -> bool {
+    !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The TF-era LayerNorm spellings read as the PyTorch ones.
+pub fn normalise_leaf(leaf: &str) -> &str {
+    match leaf {
+        "gamma" => "weight",
+        "beta" => "bias",
+        other => other,
+    }
+}
+
+/// Mix one segment's template into a running suffix hash.
+fn mix(h: u64, seg: &str, is_leaf: bool) -> u64 {
+    let seg_hash = if is_number(seg) {
+        NUMBER
+    } else if is_leaf {
+        fnv(0xcbf2_9ce4_8422_2325, normalise_leaf(seg).as_bytes())
+    } else {
+        fnv(0xcbf2_9ce4_8422_2325, seg.as_bytes())
+    };
+    (h.rotate_left(17) ^ seg_hash).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+/// Most segments a pattern may have.
+pub const MAX_SEGMENTS: usize = 32;
+
+impl Compiled {
+    /// Compile `family`'s table. A malformed pattern or shape is a bug in the family file
+    /// (the registry tests catch it), reported here by a panic naming the row.
+    pub fn new(family: &'static Family) -> Compiled {
+        let ranges: Vec<(Expr, Expr)> = family
+            .ranges
+            .iter()
+            .map(|r| {
+                let parse = |t| Expr::parse(t).unwrap_or_else(|e| panic!("{}: {e}", family.name));
+                (parse(r.start), parse(r.end))
+            })
+            .collect();
+        let mut rows = Vec::with_capacity(family.tensors.len());
+        for row in family.tensors {
+            let segs: Vec<Seg> = row
+                .pattern
+                .split('.')
+                .map(
+                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(name) => {
+                            let i = family
+                                .ranges
+                                .iter()
+                                .position(|r| r.name == name)
+                                .unwrap_or_else(|| {
+                                    panic!(
+                                        "{}: `{}` has no range `{name}`",
+                                        family.name, row.pattern
+                                    )
+                                });
+                            Seg::Cap(family.ranges[i].name, i)
+                        }
+                        None => Seg::Lit(s),
+                    },
+                )
+                .collect();
+            assert!(
+                segs.len() <= MAX_SEGMENTS,
+                "{}: pattern too long",
+                row.pattern
+            );
+            let shape = Expr::parse_shape(row.shape)
+                .unwrap_or_else(|e| panic!("{}: `{}`: {e}", family.name, row.pattern));
+            rows.push(CompiledRow { row, segs, shape });
+        }
+        let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut lengths: Vec<usize> = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            let n = r.segs.len();
+            let mut h = 0u64;
+            for (j, s) in r.segs.iter().enumerate().rev() {
+                let text = match s {
+                    Seg::Lit(t) => t,
+                    Seg::Cap(..) => "0",
+                };
+                h = mix(h, text, j + 1 == n);
+            }
+            index.entry(h).or_default().push(i);
+            if !lengths.contains(&n) {
+                lengths.push(n);
+            }
+        }
+        lengths.sort_unstable_by(|a, b| b.cmp(a));
+        Compiled {
+            family,
+            rows,
+            ranges,
+            index,
+            lengths,
+        }
+    }
+
+    /// The row a stored name matches, most specific pattern first, with its canonical key
+    /// and captures.
+    pub fn classify(&self, name: &str) -> Option<Match> {
+        let mut segs: [&str; MAX_SEGMENTS] = [""; MAX_SEGMENTS];
+        let mut n = 0;
+        for s in name.rsplit('.') {
+            if n == MAX_SEGMENTS {
+                break;
+            }
+            segs[n] = s;
+            n += 1;
+        }
+        // hashes[k - 1]: the template hash of the last k segments.
+        let mut hashes = [0u64; MAX_SEGMENTS];
+        let mut h = 0u64;
+        for k in 0..n {
+            h = mix(h, segs[k], k == 0);
+            hashes[k] = h;
+        }
+        for &len in &self.lengths {
+            if len > n {
+                continue;
+            }
+            let Some(candidates) = self.index.get(&hashes[len - 1]) else {
+                continue;
+            };
+            for &i in candidates {
+                if let Some(m) = self.try_row(i, &segs[..len]) {
+                    return Some(m);
+                }
+            }
+        }
+        None
+    }
+
+    /// Check row `i` against the last segments of a name (given last first).
+    fn try_row(&self, i: usize, tail: &[&str]) -> Option<Match> {
+        let row = &self.rows[i];
+        let len = row.segs.len();
+        let mut captures = Vec::new();
+        let mut key = String::new();
+        for (j, seg) in row.segs.iter().enumerate() {
+            let stored = tail[len - 1 - j];
+            let stored = if j + 1 == len {
+                normalise_leaf(stored)
+            } else {
+                stored
+            };
+            match seg {
+                Seg::Lit(t) if *t == stored => {}
+                Seg::Lit(_) => return None,
+                Seg::Cap(name, _) => {
+                    if !is_number(stored) {
+                        return None;
+                    }
+                    captures.push((*name, stored.parse().ok()?));
+                }
+            }
+            if j > 0 {
+                key.push('.');
+            }
+            key.push_str(stored);
+        }
+        Some(Match {
+            row: i,
+            key,
+            captures,
+        })
+    }
+
+    /// The values range `i` takes for `dims` (`None` when its bounds have no value).
+    pub fn range_values(&self, i: usize, dims: &Dims) -> Option<Vec<u64>> {
+        let (start, end) = &self.ranges[i];
+        let (start, end) = (dims.eval(start)?, dims.eval(end)?);
+        let filter = self.family.ranges[i].filter;
+        // Ranges are bounded by the dimension limits (at most 2^12 layers or experts).
+        if end.saturating_sub(start) > 1 << 20 {
+            return None;
+        }
+        Some(
+            (start..end)
+                .filter(|v| filter.is_none_or(|f| f(dims, *v)))
+                .collect(),
+        )
+    }
+
+    /// The range a capture name refers to.
+    pub fn range(&self, name: &str) -> Option<(usize, &Range)> {
+        self.family
+            .ranges
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.name == name)
+    }
+
+    /// Spell out every tensor the rows in `parts` (and the backbone) expect for `dims`,
+    /// in table order. `None` when a shape or range has no value for these dimensions.
+    pub fn expand(&self, dims: &Dims, parts: &[&str]) -> Option<Vec<Expanded>> {
+        let mut out = Vec::new();
+        for (i, r) in self.rows.iter().enumerate() {
+            let row = r.row;
+            if !(row.part == BACKBONE || parts.contains(&row.part)) || !row.cond.holds(dims) {
+                continue;
+            }
+            let shape: Vec<u64> = r
+                .shape
+                .iter()
+                .map(|e| dims.eval(e))
+                .collect::<Option<_>>()?;
+            let elements = crate::count::product(shape.iter().copied())?;
+            let caps: Vec<(usize, Vec<u64>)> = r
+                .segs
+                .iter()
+                .filter_map(|s| match s {
+                    Seg::Cap(_, ri) => Some(*ri),
+                    Seg::Lit(_) => None,
+                })
+                .map(|ri| Some((ri, self.range_values(ri, dims)?)))
+                .collect::<Option<_>>()?;
+            let mut combos: Vec<Vec<u64>> = vec![Vec::new()];
+            for (_, values) in &caps {
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        values.iter().map(move |v| {
+                            let mut c = c.clone();
+                            c.push(*v);
+                            c
+                        })
+                    })
+                    .collect();
+            }
+            for combo in combos {
+                let mut key = String::new();
+                let mut next = combo.iter();
+                for (j, s) in r.segs.iter().enumerate() {
+                    if j > 0 {
+                        key.push('.');
+                    }
+                    match s {
+                        Seg::Lit(t) => key.push_str(t),
+                        Seg::Cap(..) => key.push_str(&next.next()?.to_string()),
+                    }
+                }
+                out.push(Expanded {
+                    row: i,
+                    key,
+                    shape: shape.clone(),
+                    elements,
+                    tied: match row.kind {
+                        RowKind::Alias { .. } => true,
+                        RowKind::Tied { flag, .. } => dims.flag(flag),
+                        _ => false,
+                    },
+                    alias: matches!(row.kind, RowKind::Alias { .. }),
+                });
+            }
+        }
+        Some(out)
+    }
+
+    /// What the stored tensors reveal about the dimensions: every shape axis whose
+    /// expression is a single symbol, and every capture's count (`{layer}` seen up to 11:
+    /// its range's end symbol is 12). First seen wins, in table order.
+    pub fn reveal<'a>(
+        &self,
+        stored: impl Iterator<Item = (&'a Match, &'a [u64])>,
+    ) -> BTreeMap<&'static str, u64> {
+        let mut known = BTreeMap::new();
+        let mut max_capture: BTreeMap<usize, u64> = BTreeMap::new();
+        let mut by_row: BTreeMap<usize, &[u64]> = BTreeMap::new();
+        for (m, shape) in stored {
+            by_row.entry(m.row).or_insert(shape);
+            for (name, v) in &m.captures {
+                if let Some((ri, _)) = self.range(name) {
+                    let e = max_capture.entry(ri).or_insert(0);
+                    *e = (*e).max(*v);
+                }
+            }
+        }
+        for (row, shape) in by_row {
+            for (expr, dim) in self.rows[row].shape.iter().zip(shape) {
+                if let Some(sym) = expr.as_symbol() {
+                    known.entry(sym).or_insert(*dim);
+                }
+            }
+        }
+        for (ri, max) in max_capture {
+            let (start, end) = &self.ranges[ri];
+            if let (Some(0), Some(sym)) = (start.eval(&|_| None), end.as_symbol()) {
+                if let Some(count) = max.checked_add(1) {
+                    known.entry(sym).or_insert(count);
+                }
+            }
+        }
+        known
+    }
+}
+
+/// One tensor the formula expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expanded {
+    /// Index of its row.
+    pub row: usize,
+    /// Canonical key.
+    pub key: String,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Elements.
+    pub elements: u64,
+    /// Expected not to be stored (tied to another tensor, or an alias of one).
+    pub tied: bool,
+    /// A second name of another tensor (never counted, even as tied).
+    pub alias: bool,
+}
