@@ -240,10 +240,58 @@ pub struct FormulaReport {
     pub weights_only: u64,
     /// Exactly what should be stored for the parts present, tied weights once.
     pub expected_total: u64,
+    /// What transformers' `num_parameters()` reports for the model these tensors make:
+    /// the expected stored parameters, plus what it counts that the file omits
+    /// (`not_stored`), minus layers stored past the model's own (`extra_layers`).
+    pub num_parameters: u64,
+    /// Parameters one token uses.
+    pub active: Active,
     /// Parts beyond the backbone found in the file (pooler, heads).
     pub parts: Vec<String>,
     /// The derivation step by step.
     pub derivation: Derivation,
+}
+
+/// Parameters one token uses, with the definition applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Active {
+    /// The count.
+    pub parameters: u64,
+    /// How it was computed.
+    pub definition: String,
+}
+
+/// Active parameters from the expected tensors: all of them for a dense family; for a
+/// mixture of experts, `num_parameters` minus the routed experts a token does not use.
+fn active_of(f: &Formula, num_parameters: u64, stored: &HashSet<&str>, s: &Sums) -> Result<Active> {
+    let Some(moe) = f.family.moe else {
+        return Ok(Active {
+            parameters: num_parameters,
+            definition: "dense: every parameter is used for every token".to_string(),
+        });
+    };
+    let routed = s.sum(
+        "the routed experts",
+        f.expected
+            .iter()
+            .filter(|e| {
+                let row = row_of(f, e);
+                row.bucket == Bucket::RoutedExperts
+                    && row.step != Some(Step::ExtraLayers)
+                    && counts_as_stored(f, e, stored)
+            })
+            .map(|e| e.elements),
+    )?;
+    let (experts, per_token) = (f.dims.v(moe.experts), f.dims.v(moe.per_token));
+    let parameters = crate::family::active_parameters(num_parameters, routed, experts, per_token)
+        .ok_or_else(|| s.impossible("the active parameters"))?;
+    Ok(Active {
+        parameters,
+        definition: format!(
+            "total minus the routed experts a token does not use: {} routed-expert parameters · ({experts} - {per_token}) / {experts} (E = {experts} routed experts per MoE layer, k = {per_token} per token); shared experts, routers, attention, embeddings and head always count; layers past the model's own (multi-token prediction) and buffers excluded",
+            crate::render::count(routed)
+        ),
+    })
 }
 
 /// The gap from the hand derivation to the stored total, item by item: every ladder step
@@ -733,6 +781,10 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
             );
         }
         d.unexplained = difference(totals.parameters, expected_total);
+        let model_total = signed(expected_total) - d.extra_layers + d.not_stored;
+        let num_parameters =
+            u64::try_from(model_total).map_err(|_| s.impossible("the model's parameter count"))?;
+        let active = active_of(f, num_parameters, &stored, &s)?;
         ladder = ladder_rows(f, &d, totals.parameters, tensors, &stored);
         differences = Some(d);
         formula_report = Some(FormulaReport {
@@ -742,6 +794,8 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
             dims_source: f.source.clone(),
             weights_only: f.derivation.weights_only,
             expected_total,
+            num_parameters,
+            active,
             parts: f.parts.iter().map(|p| p.to_string()).collect(),
             derivation: f.derivation.clone(),
         });

@@ -45,7 +45,7 @@ line = obj({"part": string, "formula": string, "arithmetic": string, "value": si
 addition = obj({"step": {"enum": STEPS}, "of": nullable(string), "part": string,
                 "formula": string, "arithmetic": string, "value": signed})
 derivation_props = {"steps": arr(line), "weights_only": count, "additions": arr(addition),
-                    "models": arr(line)}
+                    "models": arr(line), "active": nullable(line)}
 dims = {"type": "object",
         "additionalProperties": {"anyOf": [count, boolean, arr(count)]}}
 dims_source = {"oneOf": [
@@ -87,7 +87,9 @@ report = schema("report", "paramaudit inspect report",
                                       "expected": nullable(count)})),
                     "formula": nullable(obj({"family": string, "dims": dims, "dims_line": string,
                                              "dims_source": dims_source, "weights_only": count,
-                                             "expected_total": count, "parts": arr(string),
+                                             "expected_total": count, "num_parameters": count,
+                                             "active": obj({"parameters": count, "definition": string}),
+                                             "parts": arr(string),
                                              "derivation": obj(derivation_props)})),
                     "differences": nullable(obj({**{s: signed for s in STEPS},
                                                  "unexplained": signed})),

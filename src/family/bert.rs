@@ -29,7 +29,7 @@ pub static FAMILY: Family = Family {
         flag("tie", &["tie_word_embeddings"], true, "tied-embeddings", "untied-embeddings"),
     ],
     ranges: &[range("layer", "L")],
-    tensors: TENSORS,
+    tensors: &[BUFFERS, EMBEDDINGS, ENCODER, POOLER_ROWS, HEADS],
     ladder: &[
         (Step::Biases, "linear biases (attention, FFN)"),
         (Step::Pooler, "pooler"),
@@ -50,22 +50,31 @@ pub static FAMILY: Family = Family {
     ],
     validate,
     derive,
+    moe: None,
     compiled: std::sync::OnceLock::new(),
 };
 
-/// Every tensor `modeling_bert` stores, one per line. Any prefix (`bert.`, none) matches.
+/// Buffers registered by BertEmbeddings (written by older transformers versions).
 #[rustfmt::skip]
-const TENSORS: &[Row] = &[
-    // Buffers registered by BertEmbeddings (written by older transformers versions).
+pub const BUFFERS: &[Row] = &[
     row("embeddings.position_ids",                          "1, P", Buffer).buffer(),
     row("embeddings.token_type_ids",                        "1, P", Buffer).buffer(),
-    // Embeddings and their LayerNorm: in the hand derivation.
+];
+
+/// Embeddings and their LayerNorm: in the hand derivation. Any prefix (`bert.`, none).
+#[rustfmt::skip]
+pub const EMBEDDINGS: &[Row] = &[
     row("embeddings.word_embeddings.weight",                "V, H", Embedding),
     row("embeddings.position_embeddings.weight",            "P, H", Embedding),
     row("embeddings.token_type_embeddings.weight",          "T, H", Embedding),
     row("embeddings.LayerNorm.weight",                      "H",    Norm),
     row("embeddings.LayerNorm.bias",                        "H",    Norm),
-    // Encoder layers: matrices and LayerNorms in the derivation, linear biases not.
+];
+
+/// Encoder layers (`{layer}` in 0..L): matrices and LayerNorms in the derivation, linear
+/// biases not. RoBERTa, ELECTRA and their kin store the same names.
+#[rustfmt::skip]
+pub const ENCODER: &[Row] = &[
     row("layer.{layer}.attention.self.query.weight",        "H, H", Attention),
     row("layer.{layer}.attention.self.query.bias",          "H",    Attention).step(Biases),
     row("layer.{layer}.attention.self.key.weight",          "H, H", Attention),
@@ -82,10 +91,19 @@ const TENSORS: &[Row] = &[
     row("layer.{layer}.output.dense.bias",                  "H",    Ffn).step(Biases),
     row("layer.{layer}.output.LayerNorm.weight",            "H",    Norm),
     row("layer.{layer}.output.LayerNorm.bias",              "H",    Norm),
-    // Pooler.
+];
+
+/// The pooler (`pooler.dense`).
+#[rustfmt::skip]
+pub const POOLER_ROWS: &[Row] = &[
     row("pooler.dense.weight",                              "H, H", Pooler).step(PoolerStep).part(POOLER),
     row("pooler.dense.bias",                                "H",    Pooler).step(PoolerStep).part(POOLER),
-    // Masked-LM head: the decoder weight is the word embeddings, its bias cls.predictions.bias.
+];
+
+/// BERT's heads: masked LM (its decoder weight is the word embeddings, its decoder bias
+/// `cls.predictions.bias`), next sentence, classification, question answering.
+#[rustfmt::skip]
+const HEADS: &[Row] = &[
     row("cls.predictions.transform.dense.weight",           "H, H", Head).step(Heads).part("masked_lm"),
     row("cls.predictions.transform.dense.bias",             "H",    Head).step(Heads).part("masked_lm"),
     row("cls.predictions.transform.LayerNorm.weight",       "H",    Head).step(Heads).part("masked_lm"),
@@ -95,7 +113,6 @@ const TENSORS: &[Row] = &[
         .tied("tie", "embeddings.word_embeddings.weight"),
     row("cls.predictions.decoder.bias",                     "V",    Head).step(Heads).part("masked_lm")
         .alias("cls.predictions.bias"),
-    // Next-sentence, classification and QA heads.
     row("cls.seq_relationship.weight",                      "2, H", Head).step(Heads).part("next_sentence"),
     row("cls.seq_relationship.bias",                        "2",    Head).step(Heads).part("next_sentence"),
     row("classifier.weight",                                "N, H", Head).step(Heads).part("classifier"),
@@ -324,6 +341,7 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
         weights_only,
         additions,
         models,
+        active: None,
     })
 }
 

@@ -106,8 +106,8 @@ impl Compiled {
                 (parse(r.start), parse(r.end))
             })
             .collect();
-        let mut rows = Vec::with_capacity(family.tensors.len());
-        for row in family.tensors {
+        let mut rows = Vec::new();
+        for row in family.rows() {
             let segs: Vec<Seg> = row
                 .pattern
                 .split('.')

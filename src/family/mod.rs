@@ -528,6 +528,20 @@ pub struct Derivation {
     pub additions: Vec<Addition>,
     /// Totals of the usual model classes, as transformers counts them (tied once).
     pub models: Vec<Line>,
+    /// Mixture of experts: the parameters one token uses (the model's total minus the
+    /// routed experts it does not use), with its arithmetic; `None` for dense families.
+    pub active: Option<Line>,
+}
+
+/// How a mixture-of-experts family routes: which dimensions give the routed experts per
+/// MoE layer and the experts each token uses. The routed experts are the rows in the
+/// `routed_experts` bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct Moe {
+    /// Symbol of the number of routed experts per MoE layer (`E`).
+    pub experts: &'static str,
+    /// Symbol of the experts each token is routed to (`k`).
+    pub per_token: &'static str,
 }
 
 /// Build a derivation line; `value` is whatever the caller computed with checked
@@ -557,8 +571,9 @@ pub struct Family {
     pub dims: &'static [Dim],
     /// What each capture ranges over.
     pub ranges: &'static [Range],
-    /// Every tensor its checkpoints store.
-    pub tensors: &'static [Row],
+    /// Every tensor its checkpoints store: one table, or several blocks shared with
+    /// related families (an encoder layer, a decoder layer), read in order as one.
+    pub tensors: &'static [&'static [Row]],
     /// The ladder steps it shows after the hand derivation, with their labels.
     pub ladder: &'static [(Step, &'static str)],
     /// What `architectures` entries claim.
@@ -567,6 +582,8 @@ pub struct Family {
     pub validate: fn(&Dims) -> Result<(), String>,
     /// The closed form.
     pub derive: fn(&Dims) -> Option<Derivation>,
+    /// Routing, for mixture-of-experts families.
+    pub moe: Option<Moe>,
     /// The compiled table, built on first use.
     pub compiled: OnceLock<Compiled>,
 }
@@ -582,6 +599,11 @@ impl Family {
     /// process.
     pub fn compiled(&'static self) -> &'static Compiled {
         self.compiled.get_or_init(|| Compiled::new(self))
+    }
+
+    /// Every row of the table, in order.
+    pub fn rows(&self) -> impl Iterator<Item = &'static Row> {
+        self.tensors.iter().flat_map(|block| block.iter())
     }
 
     /// The dimension with `symbol`.
@@ -659,8 +681,7 @@ pub fn listing() -> Vec<Listed> {
         .iter()
         .map(|f| {
             let mut parts: Vec<String> = f
-                .tensors
-                .iter()
+                .rows()
                 .map(|r| r.part)
                 .filter(|p| *p != BACKBONE)
                 .map(str::to_string)
@@ -675,8 +696,24 @@ pub fn listing() -> Vec<Listed> {
                 parts,
                 covers: f.covers.to_string(),
                 norm: f.norm.name().to_string(),
-                tensors: crate::count::len(f.tensors.len()),
+                tensors: crate::count::len(f.rows().count()),
             }
         })
         .collect()
+}
+
+/// Parameters per token for a mixture of experts, from the expected tensors: `total`
+/// minus, for the routed experts (`routed`, elements over every MoE layer), the share a
+/// token does not use, `routed · (E - k) / E`. `None` when the division is not exact (the
+/// experts are not all the same size) or a figure overflows.
+pub fn active_parameters(total: u64, routed: u64, experts: u64, per_token: u64) -> Option<u64> {
+    if experts == 0 || per_token > experts {
+        return None;
+    }
+    let unused = u128::from(routed) * u128::from(experts - per_token);
+    if unused % u128::from(experts) != 0 {
+        return None;
+    }
+    let unused = u64::try_from(unused / u128::from(experts)).ok()?;
+    total.checked_sub(unused)
 }

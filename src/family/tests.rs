@@ -82,7 +82,7 @@ fn samples(family: &'static Family, n: usize) -> Vec<Dims> {
 
 /// Every part a family's table names.
 fn all_parts(family: &Family) -> Vec<&'static str> {
-    let mut parts: Vec<&'static str> = family.tensors.iter().map(|r| r.part).collect();
+    let mut parts: Vec<&'static str> = family.rows().map(|r| r.part).collect();
     parts.sort_unstable();
     parts.dedup();
     parts
@@ -114,7 +114,7 @@ fn every_family_compiles_and_names_its_model_types() {
     for f in REGISTRY {
         assert!(!f.model_types.is_empty(), "{}", f.name);
         let c = f.compiled();
-        assert_eq!(c.rows.len(), f.tensors.len());
+        assert_eq!(c.rows.len(), f.rows().count());
         for t in f.model_types {
             assert!(!types.contains(t), "{t} served twice");
             types.push(*t);
@@ -179,6 +179,39 @@ fn closed_form_equals_the_table_for_every_family_and_many_dimension_sets() {
                         family.name
                     );
                 }
+            }
+            // A mixture of experts: the closed-form active count equals the table's.
+            if let Some(moe) = family.moe {
+                let c = family.compiled();
+                let mut total = 0u64;
+                let mut routed = 0u64;
+                for e in c.expand(&dims, &parts).unwrap() {
+                    let row = c.rows[e.row].row;
+                    let counted =
+                        matches!(row.kind, RowKind::Param | RowKind::Tied { .. }) && !e.tied;
+                    if !counted || row.step == Some(Step::ExtraLayers) {
+                        continue;
+                    }
+                    total += e.elements;
+                    if row.bucket == Bucket::RoutedExperts {
+                        routed += e.elements;
+                    }
+                }
+                let table =
+                    active_parameters(total, routed, dims.v(moe.experts), dims.v(moe.per_token));
+                let closed = d.active.as_ref().map(|l| l.value);
+                assert_eq!(
+                    table.map(i128::from),
+                    closed,
+                    "{}: active, {dims:?}",
+                    family.name
+                );
+            } else {
+                assert!(
+                    d.active.is_none(),
+                    "{}: a dense family has no active line",
+                    family.name
+                );
             }
             // Model classes named in claims add up from the table.
             for m in &d.models {

@@ -196,3 +196,36 @@ pub fn sha256_hex(path: &Path) -> String {
     std::io::copy(&mut File::open(path).unwrap(), &mut h).unwrap();
     format!("{:x}", h.finalize())
 }
+
+/// A sharded checkpoint as transformers writes one: `model-0000i-of-0000n.safetensors`
+/// (tensors split in name order, each shard sparse) and `model.safetensors.index.json`
+/// with `metadata.total_size` and the `weight_map`. Returns the total bytes on disk.
+pub fn write_sharded(dir: &Path, tensors: &[Spec], shards: usize) -> u64 {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut sorted: Vec<&Spec> = tensors.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let per = sorted.len().div_ceil(shards).max(1);
+    let width = 5.max(shards.to_string().len());
+    let mut weight_map = BTreeMap::new();
+    let mut total_size = 0u64;
+    let mut bytes = 0u64;
+    for (i, chunk) in sorted.chunks(per).enumerate() {
+        let name = format!("model-{:0width$}-of-{:0width$}.safetensors", i + 1, shards);
+        let specs: Vec<Spec> = chunk.iter().map(|s| (*s).clone()).collect();
+        total_size += header(&specs).1;
+        bytes += write_sparse(&dir.join(&name), &specs);
+        for s in chunk {
+            weight_map.insert(s.0.clone(), name.clone());
+        }
+    }
+    let index = serde_json::json!({
+        "metadata": {"total_size": total_size},
+        "weight_map": weight_map,
+    });
+    std::fs::write(
+        dir.join("model.safetensors.index.json"),
+        serde_json::to_string_pretty(&index).unwrap(),
+    )
+    .unwrap();
+    bytes
+}
