@@ -7,7 +7,6 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
-use rayon::prelude::*;
 
 use crate::batch::{Failure, Item};
 use crate::cli::{
@@ -72,13 +71,16 @@ fn read_options(fetch: &FetchArgs) -> crate::Options {
     }
 }
 
-/// The request the shared flags make.
+/// The request the shared flags make (and the request limit they set).
 fn request<'a>(
     fetch: &'a FetchArgs,
     header_only: bool,
     config: Option<&'a Path>,
     progress: bool,
 ) -> Request<'a> {
+    if let Some(n) = fetch.concurrency {
+        crate::source::net::set_concurrency(usize::from(n));
+    }
     Request {
         revision: fetch.revision.as_deref(),
         offline: fetch.offline,
@@ -116,18 +118,18 @@ fn inspect(
     }
     let req = request(&args.fetch, args.header_only, args.config.as_deref(), false);
     let options_read = read_options(&args.fetch);
-    let items: Vec<Item> = args
-        .models
-        .par_iter()
-        .map(|model| {
-            match crate::source::resolve(model, &req)
-                .and_then(|r| crate::inspect_with(&r, &options_read))
-            {
-                Ok(report) => Item::Report(Box::new(report)),
-                Err(e) => Item::Failed(Failure::new(model, &e)),
-            }
-        })
-        .collect();
+    // Models run concurrently, as many as requests may be in flight: their Hub requests
+    // share the one limit; local reads are as fast as the disk.
+    let workers = crate::source::net::requests().size();
+    let items: Vec<Item> =
+        crate::source::net::map(&args.models, workers, |model| match crate::source::resolve(
+            model, &req,
+        )
+        .and_then(|r| crate::inspect_with(&r, &options_read))
+        {
+            Ok(report) => Item::Report(Box::new(report)),
+            Err(e) => Item::Failed(Failure::new(model, &e)),
+        });
     for item in &items {
         if let Item::Failed(f) = item {
             let _ = writeln!(diag, "paramaudit: error: {}", f.error);

@@ -121,6 +121,13 @@ pub struct FetchArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Hub requests in flight at once, shared by every model of the command (default 16;
+    /// also PARAMAUDIT_CONCURRENCY).
+    ///
+    /// Example: --concurrency 32
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: Option<u16>,
+
     /// The model family to read the checkpoint as, whatever config.json's model_type or
     /// the tensor names suggest (a name or a model_type; see `paramaudit families`).
     ///

@@ -1,12 +1,17 @@
-//! Download a model's safetensors files into the shared cache, verified.
+//! Talk to the Hub: read a model's headers remotely, or download its files into the shared
+//! cache, verified.
 //!
-//! The Hub headers (X-Repo-Commit, X-Linked-Etag, X-Linked-Size, X-Error-Code) are read
-//! by our own HEAD request from the *first* response, following only relative redirects:
-//! hf-hub 0.5's `metadata()` cannot return X-Linked-Size and panics on a redirect without
-//! a Location. The bytes are then fetched by hf-hub (`ApiRepo::download`, which writes
-//! Python's cache layout: `blobs/<etag>.incomplete`, rename, snapshot symlink, ref), and
-//! every file is verified before use: size against X-Linked-Size, sha256 against the LFS
-//! id (git sha1 for small files). A file that fails is removed from the cache.
+//! Every request goes through [`hub_request`], which reads the Hub headers (X-Repo-Commit,
+//! ETag, X-Linked-Etag, X-Linked-Size, X-Error-Code) from the *first* response, follows
+//! only relative redirects (legacy ids), retries 429 and 5xx, and holds one slot of the
+//! process-wide request limit ([`super::net`]) while in flight. Header-only reads skip
+//! the HEAD: a ranged GET of the `resolve` URL answers with the Hub's 302 (headers, CDN
+//! location), and the CDN's 206 carries the bytes; shards are read concurrently. Full
+//! downloads use hf-hub (`ApiRepo::download`, Python's cache layout, resumable `.part`
+//! files), several files at once, and every file is verified before use: size against
+//! X-Linked-Size, sha256 against the LFS id (git sha1 for small files). A file that fails
+//! verification is removed; a transfer cut short keeps its partial file, so the next run
+//! resumes it with a Range request.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,7 +19,7 @@ use std::time::Duration;
 
 use super::hub::{HubEnv, RepoId};
 use super::local::{CONFIG_FILE, INDEX_FILE, SINGLE_FILE};
-use super::{RemoteFile, Resolved};
+use super::{net, RemoteFile, Resolved};
 use crate::error::{Error, Result};
 
 /// Attempts for a transient answer (429, 5xx, connection reset) before giving up.
@@ -23,6 +28,8 @@ pub const MAX_ATTEMPTS: u32 = 4;
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Relative redirects followed (the legacy-id 307s).
 pub const MAX_REDIRECTS: u32 = 10;
+/// Largest small file (config, shard index) read into memory.
+pub const MAX_SMALL_FILE: u64 = 100_000_000;
 
 /// What the Hub says about one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +44,15 @@ pub struct FileMeta {
     pub size: Option<u64>,
     /// True for LFS files (X-Linked-Etag present).
     pub lfs: bool,
+    /// Where the bytes are (the CDN), for an LFS file.
+    pub location: Option<String>,
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
+type Response = ureq::http::Response<ureq::Body>;
+
+fn agent(timeout: Duration, redirects: u32) -> ureq::Agent {
     ureq::Agent::config_builder()
-        .max_redirects(0)
+        .max_redirects(redirects)
         .max_redirects_will_error(false)
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
@@ -56,38 +67,65 @@ fn hub_error(url: &str, message: impl Into<String>) -> Error {
     }
 }
 
-fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+fn header(resp: &Response, name: &str) -> Option<String> {
     resp.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().trim_matches('"').to_string())
 }
 
-/// HEAD a `resolve` URL; `Ok(None)` for EntryNotFound.
-pub fn head(
+/// How to ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Head,
+    Get,
+}
+
+/// The `resolve` URL of a file.
+pub fn resolve_url(env: &HubEnv, repo: &RepoId, revision: &str, filename: &str) -> String {
+    let rev = revision.replace('/', "%2F");
+    format!(
+        "{}/{}/resolve/{rev}/{filename}",
+        env.endpoint,
+        repo.as_str()
+    )
+}
+
+/// Ask the Hub for a file: the first answer that is not a relative redirect (a 2xx, or
+/// the 302 of an LFS file to its CDN), retrying 429 and 5xx; `Ok(None)` for
+/// EntryNotFound. `run` reads what it needs from the answer while the request slot is
+/// held.
+fn hub_request<T>(
     env: &HubEnv,
     repo: &RepoId,
     revision: &str,
     filename: &str,
-) -> Result<Option<FileMeta>> {
-    let agent = agent(env.etag_timeout);
-    let rev = revision.replace('/', "%2F");
-    let first = format!(
-        "{}/{}/resolve/{rev}/{filename}",
-        env.endpoint,
-        repo.as_str()
-    );
+    method: Method,
+    range: Option<(u64, u64)>,
+    run: impl FnOnce(&str, Response) -> Result<T>,
+) -> Result<Option<T>> {
+    let agent = agent(env.etag_timeout, 0);
+    let first = resolve_url(env, repo, revision, filename);
     let mut url = first.clone();
     let mut attempt = 0;
     let mut redirects = 0;
     loop {
-        let mut req = agent.head(&url).header("Accept-Encoding", "identity");
+        let permit = net::requests().acquire();
+        let mut req = match method {
+            Method::Head => agent.head(&url),
+            Method::Get => agent.get(&url),
+        }
+        .header("Accept-Encoding", "identity");
+        if let Some((a, b)) = range {
+            req = req.header("Range", format!("bytes={a}-{b}"));
+        }
         if let Some(t) = &env.token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         let resp = match req.call() {
             Ok(r) => r,
             Err(e) => {
+                drop(permit);
                 attempt += 1;
                 if attempt < MAX_ATTEMPTS
                     && matches!(e, ureq::Error::Io(ref io) if io.kind() != std::io::ErrorKind::ConnectionRefused)
@@ -100,41 +138,10 @@ pub fn head(
         };
         let status = resp.status().as_u16();
         let code = header(&resp, "x-error-code");
+        let lfs_redirect = matches!(status, 301..=308) && header(&resp, "x-linked-etag").is_some();
         match status {
-            200..=299 | 302 | 301 | 303 | 307 | 308 if status < 300 || header(&resp, "x-linked-etag").is_some() => {
-                let commit = header(&resp, "x-repo-commit")
-                    .ok_or_else(|| hub_error(&url, "answer has no X-Repo-Commit header"))?;
-                if !super::hub::is_commit(&commit) {
-                    return Err(hub_error(&url, format!("X-Repo-Commit `{commit}` is not a commit id")));
-                }
-                let linked = header(&resp, "x-linked-etag");
-                let etag = linked
-                    .clone()
-                    .or_else(|| header(&resp, "etag"))
-                    .ok_or_else(|| hub_error(&url, "answer has no ETag"))?;
-                // A weak validator prefix (W/"...") is not part of the hash.
-                let etag = etag.trim_start_matches("W/").trim_matches('"').to_string();
-                // The etag names a file in the cache: only a hash of the expected length.
-                let want_len = if linked.is_some() { 64 } else { 40 };
-                if etag.len() != want_len || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    let kind = if linked.is_some() { "an LFS sha256" } else { "a git sha1" };
-                    return Err(hub_error(&url, format!("ETag `{etag}` is not {kind}")));
-                }
-                let size = match header(&resp, "x-linked-size") {
-                    Some(s) => Some(s.parse::<u64>().map_err(|_| hub_error(&url, format!("X-Linked-Size `{s}` is not a number")))?),
-                    None => None,
-                };
-                if linked.is_some() && size.is_none() {
-                    return Err(hub_error(&url, "LFS answer has no X-Linked-Size"));
-                }
-                return Ok(Some(FileMeta {
-                    url: first,
-                    commit,
-                    lfs: linked.is_some(),
-                    etag: etag.to_ascii_lowercase(),
-                    size,
-                }));
-            }
+            200..=299 => return run(&first, resp).map(Some),
+            _ if lfs_redirect => return run(&first, resp).map(Some),
             301 | 302 | 303 | 307 | 308 => {
                 let loc = header(&resp, "location").ok_or_else(|| hub_error(&url, format!("{status} redirect without a Location")))?;
                 if !loc.starts_with('/') {
@@ -162,6 +169,7 @@ pub fn head(
                 return Err(hub_error(&url, format!("403 Forbidden: {what}")));
             }
             429 | 500..=599 => {
+                drop(permit);
                 attempt += 1;
                 if attempt >= MAX_ATTEMPTS {
                     return Err(hub_error(&url, format!("HTTP {status} after {MAX_ATTEMPTS} attempts")));
@@ -173,8 +181,73 @@ pub fn head(
     }
 }
 
+/// The Hub headers of an answer, checked: a commit id, and an ETag that is a hash of the
+/// expected kind (it names a file in the cache).
+fn file_meta(url: &str, resp: &Response) -> Result<FileMeta> {
+    let commit = header(resp, "x-repo-commit")
+        .ok_or_else(|| hub_error(url, "answer has no X-Repo-Commit header"))?;
+    if !super::hub::is_commit(&commit) {
+        return Err(hub_error(
+            url,
+            format!("X-Repo-Commit `{commit}` is not a commit id"),
+        ));
+    }
+    let linked = header(resp, "x-linked-etag");
+    let etag = linked
+        .clone()
+        .or_else(|| header(resp, "etag"))
+        .ok_or_else(|| hub_error(url, "answer has no ETag"))?;
+    // A weak validator prefix (W/"...") is not part of the hash.
+    let etag = etag.trim_start_matches("W/").trim_matches('"').to_string();
+    let want_len = if linked.is_some() { 64 } else { 40 };
+    if etag.len() != want_len || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let kind = if linked.is_some() {
+            "an LFS sha256"
+        } else {
+            "a git sha1"
+        };
+        return Err(hub_error(url, format!("ETag `{etag}` is not {kind}")));
+    }
+    let size = match header(resp, "x-linked-size") {
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| hub_error(url, format!("X-Linked-Size `{s}` is not a number")))?,
+        ),
+        None => None,
+    };
+    if linked.is_some() && size.is_none() {
+        return Err(hub_error(url, "LFS answer has no X-Linked-Size"));
+    }
+    Ok(FileMeta {
+        url: url.to_string(),
+        commit,
+        lfs: linked.is_some(),
+        etag: etag.to_ascii_lowercase(),
+        size,
+        location: header(resp, "location"),
+    })
+}
+
+/// HEAD a `resolve` URL; `Ok(None)` for EntryNotFound.
+pub fn head(
+    env: &HubEnv,
+    repo: &RepoId,
+    revision: &str,
+    filename: &str,
+) -> Result<Option<FileMeta>> {
+    hub_request(
+        env,
+        repo,
+        revision,
+        filename,
+        Method::Head,
+        None,
+        |url, resp| file_meta(url, &resp),
+    )
+}
+
 /// How long to wait before retrying a 429 or 5xx: its Retry-After (capped), else backoff.
-fn retry_wait(resp: &ureq::http::Response<ureq::Body>, attempt: u32) -> Duration {
+fn retry_wait(resp: &Response, attempt: u32) -> Duration {
     header(resp, "retry-after")
         .and_then(|s| s.parse::<u64>().ok())
         .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
@@ -222,36 +295,54 @@ fn link(relative: &Path, blob: &Path, pointer: &Path) -> Result<()> {
     made.map_err(|e| Error::io(pointer, e))
 }
 
+/// Link `snapshots/<commit>/<filename>` to `blobs/<etag>` if it is not there yet.
+fn link_snapshot(repo_dir: &Path, meta: &FileMeta, filename: &str) -> Result<PathBuf> {
+    let blob = repo_dir.join("blobs").join(&meta.etag);
+    let pointer = repo_dir.join("snapshots").join(&meta.commit).join(filename);
+    if std::fs::symlink_metadata(&pointer).is_err() {
+        let dir = pointer.parent().unwrap_or(repo_dir);
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let target = Path::new("../..")
+            .join(std::iter::repeat_n("..", filename.matches('/').count()).collect::<PathBuf>());
+        link(&target.join("blobs").join(&meta.etag), &blob, &pointer)?;
+    }
+    Ok(pointer)
+}
+
+/// hf-hub's progress callbacks feeding one combined bar.
+#[derive(Clone)]
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl hf_hub::api::Progress for Progress {
+    fn init(&mut self, _size: usize, _filename: &str) {}
+    fn update(&mut self, size: usize) {
+        if let Some(bar) = &self.0 {
+            bar.inc(crate::count::len(size));
+        }
+    }
+    fn finish(&mut self) {}
+}
+
 /// Download one file with hf-hub, verify it, and return its snapshot path.
-pub fn fetch(
+fn fetch(
     env: &HubEnv,
     repo: &RepoId,
     meta: &FileMeta,
     filename: &str,
-    progress: bool,
+    progress: &Progress,
 ) -> Result<PathBuf> {
     let repo_dir = env.cache_dir.join(repo.cache_folder());
     let blob = repo_dir.join("blobs").join(&meta.etag);
-    let pointer = repo_dir.join("snapshots").join(&meta.commit).join(filename);
     // A blob already cached (another revision, an interrupted run) is reused once it
     // verifies: only the snapshot link is missing.
     if blob.is_file() && verify(&blob, meta).is_ok() {
-        if std::fs::symlink_metadata(&pointer).is_err() {
-            let dir = pointer.parent().unwrap_or(&repo_dir);
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            let target = Path::new("../..").join(
-                std::iter::repeat_n("..", filename.matches('/').count()).collect::<PathBuf>(),
-            );
-            let target = target.join("blobs").join(&meta.etag);
-            link(&target, &blob, &pointer)?;
-        }
-        return Ok(pointer);
+        return link_snapshot(&repo_dir, meta, filename);
     }
     let api = hf_hub::api::sync::ApiBuilder::new()
         .with_endpoint(env.endpoint.clone())
         .with_cache_dir(env.cache_dir.clone())
         .with_token(env.token.clone())
-        .with_progress(progress)
+        .with_progress(false)
         .with_retries(2)
         .build()
         .map_err(|e| hub_error(&meta.url, e.to_string()))?;
@@ -261,24 +352,31 @@ pub fn fetch(
         hf_hub::RepoType::Model,
         meta.commit.clone(),
     ));
-    let cleanup = || {
-        let _ = std::fs::remove_file(&pointer);
-        let _ = std::fs::remove_file(&blob);
-        // hf-hub 0.5 leaves `<etag>.part` (its resumable partial file) and `<etag>.lock`
-        // beside the blob where Python uses `.incomplete` and `.locks/`.
-        for ext in ["part", "lock", "incomplete"] {
-            let _ =
-                std::fs::remove_file(repo_dir.join("blobs").join(format!("{}.{ext}", meta.etag)));
-        }
+    let pointer = repo_dir.join("snapshots").join(&meta.commit).join(filename);
+    let side_file = |ext: &str| repo_dir.join("blobs").join(format!("{}.{ext}", meta.etag));
+    // hf-hub records refs/<commit> and leaves its lock file; Python's layout has refs only
+    // for branches and tags, and keeps locks under .locks/.
+    let tidy = || {
         let _ = std::fs::remove_file(repo_dir.join("refs").join(&meta.commit));
+        let _ = std::fs::remove_file(side_file("lock"));
     };
-    let got = match handle.download(filename) {
+    let got = {
+        let _slot = net::requests().acquire();
+        handle.download_with_progress(filename, progress.clone())
+    };
+    let got = match got {
         Ok(p) => p,
         Err(e) => {
-            cleanup();
-            return Err(hub_error(&meta.url, format!("download failed: {e}")));
+            // The transfer stopped: keep hf-hub's `<etag>.part` so the next run resumes it
+            // with a Range request; nothing unverified is in blobs/ or snapshots/.
+            tidy();
+            return Err(hub_error(
+                &meta.url,
+                format!("download failed: {e} (the partial file is kept: run again to resume)"),
+            ));
         }
     };
+    tidy();
     // hf-hub names the blob by the etag it saw; it must be the one we checked.
     let target = std::fs::canonicalize(&got).map_err(|e| Error::io(&got, e))?;
     let expected = std::fs::canonicalize(&blob).ok();
@@ -291,13 +389,15 @@ pub fn fetch(
     } else {
         verify(&target, meta)
     };
-    // hf-hub records refs/<commit> and leaves its lock file; Python's layout has refs only
-    // for branches and tags, and keeps locks under .locks/.
-    let _ = std::fs::remove_file(repo_dir.join("refs").join(&meta.commit));
-    let _ = std::fs::remove_file(repo_dir.join("blobs").join(format!("{}.lock", meta.etag)));
     if let Err(why) = result {
-        cleanup();
-        let _ = std::fs::remove_file(&target);
+        for p in [
+            pointer.clone(),
+            blob.clone(),
+            side_file("part"),
+            target.clone(),
+        ] {
+            let _ = std::fs::remove_file(p);
+        }
         return Err(hub_error(
             &meta.url,
             format!("download rejected and removed from the cache: {why}"),
@@ -315,8 +415,14 @@ fn locate_weights(env: &HubEnv, repo: &RepoId, revision: &str) -> Result<(&'stat
     if let Some(m) = head(env, repo, revision, INDEX_FILE)? {
         return Ok((INDEX_FILE, m));
     }
+    Err(no_safetensors(env, repo, revision)?)
+}
+
+/// The error for a repository without safetensors weights, naming `pytorch_model.bin`
+/// when that is what it has.
+fn no_safetensors(env: &HubEnv, repo: &RepoId, revision: &str) -> Result<Error> {
     let bin = head(env, repo, revision, "pytorch_model.bin")?.is_some();
-    Err(Error::NoSafetensors {
+    Ok(Error::NoSafetensors {
         repo: repo.as_str().to_string(),
         revision: revision.to_string(),
         message: if bin {
@@ -325,6 +431,61 @@ fn locate_weights(env: &HubEnv, repo: &RepoId, revision: &str) -> Result<(&'stat
             format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}")
         },
     })
+}
+
+/// Record `revision` -> `commit` in refs/, as Python does for branches and tags.
+fn write_ref(env: &HubEnv, repo: &RepoId, revision: &str, commit: &str) -> Result<()> {
+    if super::hub::is_commit(revision) {
+        return Ok(());
+    }
+    let ref_file = env
+        .cache_dir
+        .join(repo.cache_folder())
+        .join("refs")
+        .join(revision);
+    if let Some(parent) = ref_file.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    std::fs::write(&ref_file, commit).map_err(|e| Error::io(&ref_file, e))
+}
+
+/// Download what `inspect` needs (weights and config) into the cache and record the ref:
+/// up to [`net::DOWNLOADS_AT_ONCE`] files at once, with one combined progress bar.
+pub fn download_model(env: &HubEnv, repo: &RepoId, revision: &str, progress: bool) -> Result<()> {
+    let (weights, meta) = locate_weights(env, repo, revision)?;
+    let bar = Progress(progress.then(|| {
+        let bar = indicatif::ProgressBar::new(meta.size.unwrap_or(0));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "download {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    }));
+    let path = fetch(env, repo, &meta, weights, &bar)?;
+    let mut files: Vec<(String, FileMeta)> = Vec::new();
+    if weights == INDEX_FILE {
+        let index = crate::checkpoint::ShardIndex::read(&path)?;
+        let metas = net::map_until_error(&index.shards, net::requests().size(), |shard| {
+            head_shard(env, repo, &meta, shard).map(|m| (shard.clone(), m))
+        })?;
+        files.extend(metas);
+    }
+    if let Some(bar) = &bar.0 {
+        let total = crate::count::sum(files.iter().filter_map(|(_, m)| m.size)).unwrap_or(0);
+        bar.set_length(total);
+    }
+    if let Some(m) = head(env, repo, &meta.commit, CONFIG_FILE)? {
+        files.push((CONFIG_FILE.to_string(), m));
+    }
+    net::map_until_error(&files, net::DOWNLOADS_AT_ONCE, |(name, m)| {
+        fetch(env, repo, m, name, &bar)
+    })?;
+    if let Some(bar) = &bar.0 {
+        bar.finish_and_clear();
+    }
+    write_ref(env, repo, revision, &meta.commit)
 }
 
 /// HEAD a shard the index names, at the index's commit.
@@ -337,57 +498,60 @@ fn head_shard(env: &HubEnv, repo: &RepoId, index: &FileMeta, shard: &str) -> Res
     })
 }
 
-/// Download `config.json` at `commit`, when the repository has one.
-fn fetch_config(
-    env: &HubEnv,
-    repo: &RepoId,
-    commit: &str,
-    progress: bool,
-) -> Result<Option<PathBuf>> {
-    head(env, repo, commit, CONFIG_FILE)?
-        .map(|m| fetch(env, repo, &m, CONFIG_FILE, progress))
-        .transpose()
-}
-
-/// Download what `inspect` needs (weights and config) into the cache and record the ref.
-pub fn download_model(env: &HubEnv, repo: &RepoId, revision: &str, progress: bool) -> Result<()> {
-    let (weights, meta) = locate_weights(env, repo, revision)?;
-    let path = fetch(env, repo, &meta, weights, progress)?;
-    if weights == INDEX_FILE {
-        let index = crate::checkpoint::ShardIndex::read(&path)?;
-        for shard in index.shards {
-            let m = head_shard(env, repo, &meta, &shard)?;
-            fetch(env, repo, &m, &shard, progress)?;
-        }
-    }
-    fetch_config(env, repo, &meta.commit, progress)?;
-    if !super::hub::is_commit(revision) {
-        let refs = env.cache_dir.join(repo.cache_folder()).join("refs");
-        let ref_file = refs.join(revision);
-        if let Some(parent) = ref_file.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        std::fs::write(&ref_file, &meta.commit).map_err(|e| Error::io(&ref_file, e))?;
-    }
-    Ok(())
-}
-
 /// First ranged read of a remote header: most headers fit in it.
 pub const FIRST_READ: u64 = 64 * 1024;
 /// Largest header read remotely (the limit `huggingface_hub` applies).
 pub const MAX_REMOTE_HEADER: u64 = 25_000_000;
 
-/// GET `bytes=start-end` (inclusive) and return exactly those bytes. Refuses an answer
-/// that ignores the range, without reading its body.
+/// Read exactly `len` body bytes, refusing more or fewer.
+fn read_body(url: &str, resp: Response, len: u64) -> Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(usize::try_from(len.min(MAX_REMOTE_HEADER)).unwrap_or(0));
+    resp.into_body()
+        .into_reader()
+        .take(len + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| hub_error(url, format!("reading the header: {e}")))?;
+    if crate::count::len(body.len()) != len {
+        return Err(hub_error(
+            url,
+            format!("got {} bytes of the {len} asked", body.len()),
+        ));
+    }
+    Ok(body)
+}
+
+/// Check a 206 answer's Content-Range against `start..=end` of a `total`-byte file and
+/// read its body. A 200 (a server ignoring Range) is refused without reading the body.
+fn ranged_body(url: &str, resp: Response, start: u64, end: u64, total: u64) -> Result<Vec<u8>> {
+    match resp.status().as_u16() {
+        206 => {}
+        200 => {
+            return Err(hub_error(
+                url,
+                format!("the server ignored the Range request (200 with the whole {total}-byte file); refusing it for a header-only read"),
+            ))
+        }
+        416 => return Err(hub_error(url, format!("range {start}-{end} not satisfiable (416): the file is shorter than its header says"))),
+        other => return Err(hub_error(url, format!("ranged read answered HTTP {other}"))),
+    }
+    let range = header(&resp, "content-range").unwrap_or_default();
+    let want_end = end.min(total.saturating_sub(1));
+    let expected = format!("bytes {start}-{want_end}/{total}");
+    if range != expected {
+        return Err(hub_error(
+            url,
+            format!("Content-Range `{range}` where `{expected}` was asked"),
+        ));
+    }
+    read_body(url, resp, want_end - start + 1)
+}
+
+/// GET `bytes=start-end` (inclusive) of a CDN URL and return exactly those bytes.
 fn get_range(env: &HubEnv, url: &str, start: u64, end: u64, total: u64) -> Result<Vec<u8>> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .max_redirects(MAX_REDIRECTS)
-        .http_status_as_error(false)
-        .timeout_global(Some(env.download_timeout))
-        .build()
-        .into();
+    let agent = agent(env.download_timeout, MAX_REDIRECTS);
     let mut attempt = 0;
     loop {
+        let _slot = net::requests().acquire();
         let mut req = agent
             .get(url)
             .header("Range", format!("bytes={start}-{end}"))
@@ -399,113 +563,207 @@ fn get_range(env: &HubEnv, url: &str, start: u64, end: u64, total: u64) -> Resul
             .call()
             .map_err(|e| hub_error(url, format!("cannot reach the Hub: {e}")))?;
         let status = resp.status().as_u16();
-        match status {
-            206 => {}
-            200 => {
-                return Err(hub_error(
-                    url,
-                    format!("the server ignored the Range request (200 with the whole {total}-byte file); refusing it for a header-only read"),
-                ))
-            }
-            416 => return Err(hub_error(url, format!("range {start}-{end} not satisfiable (416): the file is shorter than its header says"))),
-            429 | 500..=599 if attempt + 1 < MAX_ATTEMPTS => {
-                attempt += 1;
-                std::thread::sleep(retry_wait(&resp, attempt));
-                continue;
-            }
-            other => return Err(hub_error(url, format!("ranged read answered HTTP {other}"))),
+        if matches!(status, 429 | 500..=599) && attempt + 1 < MAX_ATTEMPTS {
+            attempt += 1;
+            drop(_slot);
+            std::thread::sleep(retry_wait(&resp, attempt));
+            continue;
         }
-        let range = header(&resp, "content-range").unwrap_or_default();
-        let want_end = end.min(total.saturating_sub(1));
-        let expected = format!("bytes {start}-{want_end}/{total}");
-        if range != expected {
-            return Err(hub_error(
-                url,
-                format!("Content-Range `{range}` where `{expected}` was asked"),
-            ));
-        }
-        let len = want_end - start + 1;
-        let mut body = Vec::with_capacity(len as usize);
-        resp.into_body()
-            .into_reader()
-            .take(len + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| hub_error(url, format!("reading the header: {e}")))?;
-        if body.len() as u64 != len {
-            return Err(hub_error(
-                url,
-                format!("got {} bytes of the {len} asked", body.len()),
-            ));
-        }
-        return Ok(body);
+        return ranged_body(url, resp, start, end, total);
     }
 }
 
-/// Read one remote file's 8-byte length and JSON header, never its weights: one request
-/// when the header fits in the first 64 KiB, a second for the rest otherwise.
-pub fn read_header(env: &HubEnv, meta: &FileMeta, name: &str) -> Result<RemoteFile> {
-    let url = &meta.url;
-    let total = meta
-        .size
-        .ok_or_else(|| hub_error(url, "no X-Linked-Size: cannot read the header alone"))?;
-    if total < 8 {
-        return Err(hub_error(
-            url,
-            format!("the file is {total} bytes, too short for a safetensors header"),
-        ));
-    }
-    let mut prefix = get_range(env, url, 0, FIRST_READ - 1, total)?;
+/// Read one remote file's 8-byte length and JSON header at `revision`, never its weights,
+/// without a HEAD: the ranged GET of the `resolve` URL answers with the Hub's 302 (its
+/// headers give the size and commit), and the CDN serves the first 64 KiB; a second range
+/// only when the header is longer. `Ok(None)` for EntryNotFound.
+pub fn read_header(
+    env: &HubEnv,
+    repo: &RepoId,
+    revision: &str,
+    name: &str,
+) -> Result<Option<(RemoteFile, FileMeta)>> {
+    // The request slot is held only while the Hub's answer is read; the CDN read that
+    // follows takes a slot of its own.
+    let first = hub_request(
+        env,
+        repo,
+        revision,
+        name,
+        Method::Get,
+        Some((0, FIRST_READ - 1)),
+        |url, resp| {
+            let meta = file_meta(url, &resp)?;
+            let total = meta
+                .size
+                .ok_or_else(|| hub_error(url, "no X-Linked-Size: cannot read the header alone"))?;
+            if total < 8 {
+                return Err(hub_error(
+                    url,
+                    format!("the file is {total} bytes, too short for a safetensors header"),
+                ));
+            }
+            // An LFS file answers 302 to its CDN; a file the Hub serves itself answers the
+            // range directly.
+            let direct = match (resp.status().as_u16(), &meta.location) {
+                (200..=299, _) => Some(ranged_body(url, resp, 0, FIRST_READ - 1, total)?),
+                (_, Some(_)) => None,
+                (status, None) => {
+                    return Err(hub_error(url, format!("{status} without a Location")))
+                }
+            };
+            Ok((meta, direct))
+        },
+    )?;
+    let first = match first {
+        Some((meta, Some(prefix))) => Some((meta, prefix)),
+        Some((meta, None)) => {
+            let cdn = meta.location.clone().unwrap_or_default();
+            let total = meta.size.unwrap_or(0);
+            let prefix = get_range(env, &cdn, 0, FIRST_READ - 1, total)?;
+            Some((meta, prefix))
+        }
+        None => None,
+    };
+    let Some((meta, mut prefix)) = first else {
+        return Ok(None);
+    };
+    let url = meta.url.clone();
+    let total = meta.size.unwrap_or(0);
     let mut n = [0u8; 8];
-    n.copy_from_slice(&prefix[..8]);
+    n.copy_from_slice(
+        prefix
+            .get(..8)
+            .ok_or_else(|| hub_error(&url, "short answer"))?,
+    );
     let header_len = u64::from_le_bytes(n);
     if header_len > MAX_REMOTE_HEADER {
-        return Err(hub_error(url, format!("header length {header_len} exceeds the {MAX_REMOTE_HEADER}-byte limit for remote reads")));
+        return Err(hub_error(&url, format!("header length {header_len} exceeds the {MAX_REMOTE_HEADER}-byte limit for remote reads")));
     }
     let needed = 8 + header_len;
     if needed > total {
         return Err(hub_error(
-            url,
+            &url,
             format!("header length {header_len} runs past the end of the file ({total} bytes)"),
         ));
     }
-    if needed > prefix.len() as u64 {
-        let rest = get_range(env, url, prefix.len() as u64, needed - 1, total)?;
+    if needed > crate::count::len(prefix.len()) {
+        let from = meta.location.clone().unwrap_or_else(|| url.clone());
+        let rest = get_range(
+            env,
+            &from,
+            crate::count::len(prefix.len()),
+            needed - 1,
+            total,
+        )?;
         prefix.extend(rest);
     }
-    prefix.truncate(needed as usize);
-    Ok(RemoteFile {
-        name: name.to_string(),
-        url: url.clone(),
-        size: total,
-        prefix,
-    })
+    prefix.truncate(usize::try_from(needed).unwrap_or(usize::MAX));
+    Ok(Some((
+        RemoteFile {
+            name: name.to_string(),
+            url: url.clone(),
+            size: total,
+            prefix,
+        },
+        meta,
+    )))
 }
 
-/// Read a model's headers remotely (and download its small files: config, index).
+/// A small file (config, shard index) fetched whole and stored in the cache, verified
+/// against its git sha1.
+struct Small {
+    path: PathBuf,
+    text: String,
+    meta: FileMeta,
+}
+
+/// GET a small file at `revision` and put it in the cache under its commit; `Ok(None)`
+/// when the repository has no such file.
+fn fetch_small(env: &HubEnv, repo: &RepoId, revision: &str, name: &str) -> Result<Option<Small>> {
+    let got = hub_request(env, repo, revision, name, Method::Get, None, |url, resp| {
+        let meta = file_meta(url, &resp)?;
+        if meta.lfs {
+            return Err(hub_error(
+                url,
+                "expected a small file, the Hub answers with an LFS file",
+            ));
+        }
+        let mut body = Vec::new();
+        resp.into_body()
+            .into_reader()
+            .take(MAX_SMALL_FILE + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| hub_error(url, format!("reading the file: {e}")))?;
+        if crate::count::len(body.len()) > MAX_SMALL_FILE {
+            return Err(hub_error(url, format!("more than {MAX_SMALL_FILE} bytes")));
+        }
+        Ok((meta, body))
+    })?;
+    let Some((meta, body)) = got else {
+        return Ok(None);
+    };
+    let repo_dir = env.cache_dir.join(repo.cache_folder());
+    let blobs = repo_dir.join("blobs");
+    std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+    let blob = blobs.join(&meta.etag);
+    if !(blob.is_file() && verify(&blob, &meta).is_ok()) {
+        let part = blobs.join(format!("{}.incomplete", meta.etag));
+        std::fs::write(&part, &body).map_err(|e| Error::io(&part, e))?;
+        if let Err(why) = verify(&part, &meta) {
+            let _ = std::fs::remove_file(&part);
+            return Err(hub_error(&meta.url, format!("download rejected: {why}")));
+        }
+        std::fs::rename(&part, &blob).map_err(|e| Error::io(&blob, e))?;
+    }
+    let path = link_snapshot(&repo_dir, &meta, name)?;
+    let text = String::from_utf8(body).map_err(|_| hub_error(&meta.url, "not UTF-8 text"))?;
+    Ok(Some(Small { path, text, meta }))
+}
+
+/// Read a model's headers remotely (and fetch its small files: config, index). The config
+/// and the weights are asked for at once; shards are read concurrently.
 pub fn fetch_headers(
     env: &HubEnv,
     repo: &RepoId,
     revision: &str,
-    progress: bool,
+    _progress: bool,
 ) -> Result<Resolved> {
-    let (weights, meta) = locate_weights(env, repo, revision)?;
-    let (files, index) = if weights == SINGLE_FILE {
-        (vec![read_header(env, &meta, SINGLE_FILE)?], None)
-    } else {
-        let path = fetch(env, repo, &meta, INDEX_FILE, progress)?;
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let parsed = crate::checkpoint::ShardIndex::parse(&path, &text)?;
-        let mut files = Vec::with_capacity(parsed.shards.len());
-        for shard in &parsed.shards {
-            files.push(read_header(
-                env,
-                &head_shard(env, repo, &meta, shard)?,
-                shard,
-            )?);
+    let (config, single) = std::thread::scope(|s| {
+        let config = s.spawn(|| fetch_small(env, repo, revision, CONFIG_FILE));
+        let single = read_header(env, repo, revision, SINGLE_FILE);
+        let config = config
+            .join()
+            .unwrap_or_else(|_| Err(hub_error(revision, "config read failed")));
+        (config, single)
+    });
+    let (files, index, commit) = match single? {
+        Some((file, meta)) => (vec![file], None, meta.commit),
+        None => {
+            let Some(index) = fetch_small(env, repo, revision, INDEX_FILE)? else {
+                return Err(no_safetensors(env, repo, revision)?);
+            };
+            let parsed = crate::checkpoint::ShardIndex::parse(&index.path, &index.text)?;
+            let commit = index.meta.commit.clone();
+            let files = net::map_until_error(&parsed.shards, net::requests().size(), |shard| {
+                read_header(env, repo, &commit, shard)?
+                    .map(|(f, _)| f)
+                    .ok_or_else(|| {
+                        hub_error(
+                            &index.meta.url,
+                            format!("shard `{shard}` named in the index is not in the repository"),
+                        )
+                    })
+            })?;
+            (files, Some((index.path, index.text)), commit)
         }
-        (files, Some((path, text)))
     };
-    let config = fetch_config(env, repo, &meta.commit, progress)?;
+    // The config must be the weights' commit's (a push between the two reads would mix).
+    let config = match config? {
+        Some(c) if c.meta.commit == commit => Some(c.path),
+        Some(_) => fetch_small(env, repo, &commit, CONFIG_FILE)?.map(|c| c.path),
+        None => None,
+    };
     Ok(Resolved {
         spec: repo.as_str().to_string(),
         layout: super::Layout::Remote(super::RemoteHeaders { files, index }),

@@ -4,6 +4,7 @@
 pub mod download;
 pub mod hub;
 pub mod local;
+pub mod net;
 pub mod spec;
 
 use std::path::{Path, PathBuf};

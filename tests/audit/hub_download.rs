@@ -170,11 +170,16 @@ fn corrupt_downloads_are_rejected_and_leave_the_cache_clean() {
         assert_eq!(out.code, 2, "{fault:?}: {}", out.stdout);
         assert!(out.stderr.contains(needle), "{fault:?}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-        assert!(
-            blobs(tmp.path()).is_empty(),
-            "{fault:?} left {:?}",
-            blobs(tmp.path())
-        );
+        // Nothing unverified is a blob; a transfer cut short keeps only its partial file
+        // (`<sha256>.part`, to resume), a wrong file keeps nothing.
+        let left: Vec<PathBuf> = blobs(tmp.path())
+            .into_iter()
+            .filter(|b| b.extension().is_none_or(|e| e != "part"))
+            .collect();
+        assert!(left.is_empty(), "{fault:?} left {left:?}");
+        if fault == Fault::WrongBytes {
+            assert!(blobs(tmp.path()).is_empty(), "{:?}", blobs(tmp.path()));
+        }
         let snap = tmp
             .path()
             .join("hub/models--org--tiny/snapshots")
@@ -185,6 +190,67 @@ fn corrupt_downloads_are_rejected_and_leave_the_cache_clean() {
             "{fault:?} left the snapshot link"
         );
     }
+}
+
+/// The server dies mid-file; the next run resumes from the partial file with a Range
+/// request for the missing bytes only, and the result is verified before it is used.
+#[test]
+fn an_interrupted_download_resumes_with_only_the_missing_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = hub_server::start(
+        vec![tiny_repo("org/tiny", "bert-model")],
+        &[],
+        Fault::Truncate,
+    );
+    let out = hub_run(tmp.path(), &broken.endpoint(), &["inspect", "org/tiny"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("run again to resume"), "{}", out.stderr);
+    drop(broken);
+    let part: Vec<PathBuf> = blobs(tmp.path())
+        .into_iter()
+        .filter(|b| b.extension().is_some_and(|e| e == "part"))
+        .collect();
+    assert_eq!(part.len(), 1, "{:?}", blobs(tmp.path()));
+    let have = std::fs::metadata(&part[0]).unwrap().len();
+    let size = std::fs::metadata(fixture("tiny/bert-model/model.safetensors"))
+        .unwrap()
+        .len();
+    assert!(have > 0 && have < size, "partial {have} of {size}");
+
+    let good = hub_server::start(vec![tiny_repo("org/tiny", "bert-model")], &[], Fault::None);
+    let out = hub_run(
+        tmp.path(),
+        &good.endpoint(),
+        &["inspect", "org/tiny", "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Report = crate::common::report(&out.stdout);
+    assert_eq!(r.totals.parameters, 12_968);
+    let blob = part[0].file_stem().unwrap().to_str().unwrap().to_string();
+    let cdn: Vec<String> = good
+        .log()
+        .into_iter()
+        .filter(|l| l.contains(" cdn "))
+        .collect();
+    // hf-hub probes the file's first byte for its metadata, then asks for the rest only.
+    assert_eq!(
+        cdn,
+        vec![
+            format!("GET cdn /blob/{blob} range=bytes=0-0"),
+            format!("GET cdn /blob/{blob} range=bytes={have}-"),
+        ],
+        "only the missing bytes were asked for"
+    );
+    // Body bytes served: the missing part of the weights, the whole config, and hf-hub's
+    // one-byte probe of each of the two files.
+    assert_eq!(good.body_bytes(), size - have + config_bytes() + 2);
+}
+
+/// Bytes of the fixture's config.json (served whole on a download).
+fn config_bytes() -> u64 {
+    std::fs::metadata(fixture("tiny/bert-model/config.json"))
+        .unwrap()
+        .len()
 }
 
 #[test]

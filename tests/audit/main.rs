@@ -7,6 +7,7 @@ mod first_contact;
 mod fixtures;
 mod formula_cmd;
 mod hub_cache;
+mod hub_concurrency;
 mod hub_download;
 mod layouts;
 mod malformed;

@@ -115,6 +115,10 @@ struct State {
     hub_requests: AtomicUsize,
     body_bytes: AtomicU64,
     log: Mutex<Vec<String>>,
+    /// Added before every answer (Hub and CDN), like a far-away server.
+    latency: std::time::Duration,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
 }
 
 pub struct HubServer {
@@ -136,6 +140,10 @@ impl HubServer {
     pub fn log(&self) -> Vec<String> {
         self.state.log.lock().unwrap().clone()
     }
+    /// The most requests the server was answering at the same time.
+    pub fn most_in_flight(&self) -> usize {
+        self.state.most_in_flight.load(Ordering::SeqCst)
+    }
     pub fn stop(self) {}
 }
 
@@ -149,6 +157,16 @@ impl Drop for HubServer {
 }
 
 pub fn start(repos: Vec<Repo>, aliases: &[(&str, &str)], fault: Fault) -> HubServer {
+    start_with(repos, aliases, fault, std::time::Duration::ZERO)
+}
+
+/// A server that waits `latency` before every answer.
+pub fn start_with(
+    repos: Vec<Repo>,
+    aliases: &[(&str, &str)],
+    fault: Fault,
+    latency: std::time::Duration,
+) -> HubServer {
     let hub = TcpListener::bind("127.0.0.1:0").unwrap();
     let cdn = TcpListener::bind("127.0.0.1:0").unwrap();
     let (port, cdn_port) = (
@@ -166,6 +184,9 @@ pub fn start(repos: Vec<Repo>, aliases: &[(&str, &str)], fault: Fault) -> HubSer
         hub_requests: AtomicUsize::new(0),
         body_bytes: AtomicU64::new(0),
         log: Mutex::new(Vec::new()),
+        latency,
+        in_flight: AtomicUsize::new(0),
+        most_in_flight: AtomicUsize::new(0),
     });
     let stop = Arc::new(AtomicBool::new(false));
     for (listener, is_cdn) in [(hub, false), (cdn, true)] {
@@ -178,7 +199,10 @@ pub fn start(repos: Vec<Repo>, aliases: &[(&str, &str)], fault: Fault) -> HubSer
                 let Ok(conn) = conn else { continue };
                 let state = state.clone();
                 std::thread::spawn(move || {
+                    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    state.most_in_flight.fetch_max(now, Ordering::SeqCst);
                     let _ = handle(conn, &state, is_cdn);
+                    state.in_flight.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -327,6 +351,7 @@ fn send_file(
 
 fn handle(mut conn: TcpStream, state: &State, is_cdn: bool) -> std::io::Result<()> {
     let req = read_request(&conn)?;
+    std::thread::sleep(state.latency);
     let range = req
         .headers
         .get("range")
