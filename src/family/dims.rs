@@ -197,7 +197,9 @@ pub fn validate(family: &Family, dims: &Dims) -> Result<(), String> {
 
 /// Dimensions from a config, with the family's defaults for absent fields; the symbols
 /// that took a default are returned alongside. A config that sets none of the family's
-/// dimensions is refused.
+/// dimensions is refused, unless its `model_type` is one the family serves: then every
+/// field takes transformers' default, as `DistilBertConfig()` does for
+/// `{"model_type": "distilbert"}` (distilbert-base in fixtures/families/full-size.json).
 pub fn from_config(
     family: &Family,
     config: &ModelConfig,
@@ -208,10 +210,15 @@ pub fn from_config(
             .find(|k| config.fields.get(**k).is_some_and(|v| !v.is_null()))
             .copied()
     };
-    if !family
-        .dims
-        .iter()
-        .any(|d| d.identifying && present(d).is_some())
+    let declared = config
+        .model_type
+        .as_deref()
+        .is_some_and(|t| family.model_types.contains(&t));
+    if !declared
+        && !family
+            .dims
+            .iter()
+            .any(|d| d.identifying && present(d).is_some())
     {
         let keys: Vec<&str> = family
             .dims
@@ -276,4 +283,25 @@ pub fn keys(family: &Family, symbols: &[&'static str]) -> Vec<String> {
         .iter()
         .map(|s| family.dim(s).map_or(*s, |d| d.key()).to_string())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> ModelConfig {
+        ModelConfig::parse(std::path::Path::new("config.json"), text).unwrap()
+    }
+
+    /// A config naming the family's model_type and nothing else takes every default; one
+    /// with neither a dimension nor the model_type is refused.
+    #[test]
+    fn a_declared_model_type_alone_takes_every_default() {
+        let bert = &crate::family::bert::FAMILY;
+        let (dims, defaulted) = from_config(bert, &config(r#"{"model_type": "bert"}"#)).unwrap();
+        assert_eq!(dims.get("H"), Some(768));
+        assert_eq!(defaulted.len(), bert.dims.len());
+        assert!(from_config(bert, &config("{}")).is_err());
+        assert!(from_config(bert, &config(r#"{"model_type": "gpt2"}"#)).is_err());
+    }
 }

@@ -15,7 +15,10 @@
 pub mod bert;
 pub mod compiled;
 pub mod dims;
+pub mod distilbert;
+pub mod electra;
 pub mod expr;
+pub mod roberta;
 
 use std::sync::OnceLock;
 
@@ -27,7 +30,14 @@ pub use dims::Dims;
 
 /// Every registered family, in the order `paramaudit families` lists them (and ties in
 /// "which family explains the most tensors" are broken).
-pub static REGISTRY: &[&Family] = &[&bert::FAMILY];
+pub static REGISTRY: &[&Family] = &[
+    &bert::FAMILY,
+    &roberta::FAMILY,
+    &roberta::XLM_ROBERTA,
+    &roberta::CAMEMBERT,
+    &distilbert::FAMILY,
+    &electra::FAMILY,
+];
 
 /// A step of the ladder from the hand derivation to the stored total. The same keys for
 /// every family (a family shows the ones it declares; the JSON always has them all).

@@ -3,6 +3,7 @@
 
 mod check_diff;
 mod common;
+mod families;
 mod first_contact;
 mod fixtures;
 mod formula_cmd;
