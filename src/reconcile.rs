@@ -576,9 +576,9 @@ fn counts_as_stored(
     stored: &HashSet<&str>,
 ) -> bool {
     match row_of(f, e).kind {
-        RowKind::Param | RowKind::Tied { .. } => !e.tied,
+        RowKind::Param | RowKind::Tied { .. } | RowKind::Alias { .. } => !e.tied,
         RowKind::MaybeStored => stored.contains(e.key.as_str()),
-        RowKind::Buffer | RowKind::Alias { .. } => false,
+        RowKind::Buffer => false,
     }
 }
 
@@ -997,7 +997,7 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
                         let k = f.family.dim(flag).map_or(flag, |d| d.key());
                         format!("tied to {to} ({k}), yet stored as a separate tensor")
                     }
-                    RowKind::Alias { of } => {
+                    RowKind::Alias { of, .. } => {
                         format!("a second copy of {of}, to which transformers ties it")
                     }
                     _ => "tied, yet stored".to_string(),

@@ -112,7 +112,7 @@ const HEADS: &[Row] = &[
     row("cls.predictions.decoder.weight",                   "V, H", Head).step(Heads).part("masked_lm")
         .tied("tie", "embeddings.word_embeddings.weight"),
     row("cls.predictions.decoder.bias",                     "V",    Head).step(Heads).part("masked_lm")
-        .alias("cls.predictions.bias"),
+        .alias_when("tie", "cls.predictions.bias"),
     row("cls.seq_relationship.weight",                      "2, H", Head).step(Heads).part("next_sentence"),
     row("cls.seq_relationship.bias",                        "2",    Head).step(Heads).part("next_sentence"),
     row("classifier.weight",                                "N, H", Head).step(Heads).part("classifier"),
@@ -244,10 +244,10 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
                 Step::Heads,
                 Some("masked_lm"),
                 line(
-                    "MLM decoder weight (untied)",
-                    "V · H",
-                    format!("{v} · {h}"),
-                    decoder,
+                    "MLM decoder weight and bias (untied)",
+                    "V · H + V",
+                    format!("{v} · {h} + {v}"),
+                    decoder.checked_add(v)?,
                 ),
             )
         },
@@ -282,11 +282,12 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
             ),
         ),
     ];
-    // An untied decoder weight is a parameter of its own.
+    // Untied, the decoder's weight and bias are parameters of their own (transformers
+    // drops every tie of the head then, the bias's to `cls.predictions.bias` included).
     let masked_lm_total = if d.flag("tie") {
         masked_lm
     } else {
-        masked_lm.checked_add(decoder)?
+        masked_lm.checked_add(decoder)?.checked_add(v)?
     };
     let no_pooler = weights_only.checked_add(biases)?;
     let with_pooler = no_pooler.checked_add(pooler)?;

@@ -316,11 +316,14 @@ impl Compiled {
                     shape: shape.clone(),
                     elements,
                     tied: match row.kind {
-                        RowKind::Alias { .. } => true,
+                        RowKind::Alias { flag, .. } => flag.is_none_or(|f| dims.flag(f)),
                         RowKind::Tied { flag, .. } => dims.flag(flag),
                         _ => false,
                     },
-                    alias: matches!(row.kind, RowKind::Alias { .. }),
+                    alias: match row.kind {
+                        RowKind::Alias { flag, .. } => flag.is_none_or(|f| dims.flag(f)),
+                        _ => false,
+                    },
                 });
             }
         }
@@ -356,9 +359,9 @@ impl Compiled {
         for (ri, max) in max_capture {
             let (start, end) = &self.ranges[ri];
             if let (Some(0), Some(sym)) = (start.eval(&|_| None), end.as_symbol()) {
-                if let Some(count) = max.checked_add(1) {
-                    known.entry(sym).or_insert(count);
-                }
+                // A capture of u64::MAX has no count: saturating keeps it beyond every
+                // limit, so the dimensions are refused rather than defaulted.
+                known.entry(sym).or_insert(max.saturating_add(1));
             }
         }
         known

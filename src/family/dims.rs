@@ -258,12 +258,13 @@ pub fn from_config(
 }
 
 /// Dimensions from what the stored tensors reveal (`known`, by symbol: a dimension a
-/// tensor's shape names on its own, or a capture's count), the rest from defaults. `None`
-/// when they fail the family's limits (the caller says so instead of a formula).
+/// tensor's shape names on its own, or a capture's count), the rest from defaults. `Err`
+/// says why they cannot make a formula (a limit, or a default that does not fit what the
+/// tensors show, such as a head count that does not divide the width).
 pub fn from_shapes(
     family: &Family,
     known: &BTreeMap<&'static str, u64>,
-) -> Option<(Dims, Vec<&'static str>)> {
+) -> Result<(Dims, Vec<&'static str>), String> {
     let mut dims = Dims::default();
     let mut absent = Vec::new();
     for d in family.dims {
@@ -272,9 +273,9 @@ pub fn from_shapes(
             None => absent.push(d.symbol),
         }
     }
-    fill_defaults(family, &mut dims, &absent).ok()?;
-    validate(family, &dims).ok()?;
-    Some((dims, absent))
+    fill_defaults(family, &mut dims, &absent)?;
+    validate(family, &dims)?;
+    Ok((dims, absent))
 }
 
 /// The config key of each symbol in `symbols`, for reports.

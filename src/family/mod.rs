@@ -175,9 +175,12 @@ pub enum RowKind {
         /// The tensor it shares storage with.
         to: &'static str,
     },
-    /// The same parameter as `of` under a second name (BERT's decoder bias, T5's
-    /// `encoder.embed_tokens`): never expected, recognised when stored as a copy.
+    /// The same parameter as `of` under a second name (T5's `encoder.embed_tokens`, BERT's
+    /// MLM decoder bias while the embeddings are tied): then never expected, recognised
+    /// when stored as a copy; when `flag` is given and not set, a parameter of its own.
     Alias {
+        /// The flag that makes it an alias (`None`: always).
+        flag: Option<&'static str>,
         /// The tensor it is.
         of: &'static str,
     },
@@ -275,7 +278,17 @@ impl Row {
     /// The same parameter as `of`, under a second name.
     pub const fn alias(self, of: &'static str) -> Row {
         Row {
-            kind: RowKind::Alias { of },
+            kind: RowKind::Alias { flag: None, of },
+            ..self
+        }
+    }
+    /// The same parameter as `of` when `flag` is set; a parameter of its own otherwise.
+    pub const fn alias_when(self, flag: &'static str, of: &'static str) -> Row {
+        Row {
+            kind: RowKind::Alias {
+                flag: Some(flag),
+                of,
+            },
             ..self
         }
     }

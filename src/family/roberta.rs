@@ -191,7 +191,7 @@ const HEADS: &[Row] = &[
     row("lm_head.decoder.weight",                           "V, H", Head).step(Heads).part("masked_lm")
         .tied("tie", "embeddings.word_embeddings.weight"),
     row("lm_head.decoder.bias",                             "V",    Head).step(Heads).part("masked_lm")
-        .tied("tie", "lm_head.bias"),
+        .alias_when("tie", "lm_head.bias"),
     row("classifier.dense.weight",                          "H, H", Head).step(Heads).part("classifier"),
     row("classifier.dense.bias",                            "H",    Head).step(Heads).part("classifier"),
     row("classifier.out_proj.weight",                       "N, H", Head).step(Heads).part("classifier"),
@@ -346,10 +346,17 @@ fn derive(d: &Dims, prefix: &str) -> Option<Derivation> {
             Some("masked_lm"),
             line(weight_label, "V · H", format!("{v} · {h}"), decoder_weight),
         ),
+        // Tied, the decoder bias is `lm_head.bias` under a second name (counted once,
+        // above); untied, a parameter of its own.
         add(
-            decoder_step,
+            Step::Heads,
             Some("masked_lm"),
-            line(bias_label, "V", format!("{v}"), decoder_bias),
+            line(
+                bias_label,
+                "V",
+                format!("{v}"),
+                if tie { 0 } else { decoder_bias },
+            ),
         ),
         add(
             Step::Heads,

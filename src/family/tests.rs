@@ -99,7 +99,8 @@ fn table_sums(
     for e in c.expand(dims, parts).unwrap() {
         let row = c.rows[e.row].row;
         let key = match row.kind {
-            RowKind::Buffer | RowKind::Alias { .. } => continue,
+            RowKind::Buffer => continue,
+            RowKind::Alias { .. } if e.alias => continue,
             _ if e.tied => (Some(Step::TiedNotStored), row.part),
             _ => (row.step, row.part),
         };

@@ -217,7 +217,7 @@ fn present_parts(
                 .collect();
             let all_tied = !rows.is_empty()
                 && rows.iter().all(|r| match r.row.kind {
-                    RowKind::Alias { .. } => true,
+                    RowKind::Alias { flag, .. } => flag.is_none_or(|f| dims.flag(f)),
                     RowKind::Tied { flag, .. } => dims.flag(flag),
                     _ => false,
                 });
@@ -255,7 +255,7 @@ pub fn build(
                 return Ok(None);
             }
             match dims::from_shapes(family, &revealed(family, tensors)) {
-                Some((dims, defaulted)) => {
+                Ok((dims, defaulted)) => {
                     notes.push(
                         "no config.json: dimensions inferred from tensor shapes, so the formula checks the checkpoint's internal consistency only"
                             .to_string(),
@@ -263,11 +263,10 @@ pub fn build(
                     let defaulted = dims::keys(family, &defaulted);
                     (dims, DimsSource::Inferred { defaulted })
                 }
-                None => {
+                Err(why) => {
                     notes.push(format!(
-                        "inferred dimensions are out of the supported range (at most {} layers, width {}): no formula",
-                        crate::family::MAX_LAYERS,
-                        crate::family::MAX_WIDTH
+                        "no config.json, and the dimensions inferred from tensor shapes cannot make a {} formula: {why} (give the config with --config)",
+                        family.name
                     ));
                     return Ok(None);
                 }

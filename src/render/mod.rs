@@ -212,6 +212,8 @@ pub fn human_bytes(n: u64) -> String {
 pub fn plural(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("{} {noun}", count(n))
+    } else if let Some(stem) = noun.strip_suffix('y') {
+        format!("{} {stem}ies", count(n))
     } else {
         format!("{} {noun}s", count(n))
     }
@@ -247,5 +249,6 @@ mod tests {
         assert_eq!(plural(1, "file"), "1 file");
         assert_eq!(plural(0, "tensor"), "0 tensors");
         assert_eq!(plural(2_000, "tensor"), "2,000 tensors");
+        assert_eq!(plural(6, "family"), "6 families");
     }
 }

@@ -194,9 +194,9 @@ fn a_layer_index_of_u64_max_is_out_of_range_not_a_panic_or_zero_layers() {
         "no formula from an impossible layer count"
     );
     assert!(
-        r.notes
-            .iter()
-            .any(|n| n.contains("out of the supported range")),
+        r.notes.iter().any(
+            |n| n.contains("`num_hidden_layers` is 18446744073709551615, beyond the supported")
+        ),
         "{:?}",
         r.notes
     );

@@ -74,7 +74,10 @@ impl Repo {
             return self.file(name, path);
         }
         let size = std::fs::metadata(&path).unwrap().len();
-        let etag = format!("{:x}", Sha256::digest(path.display().to_string().as_bytes()));
+        let etag = format!(
+            "{:x}",
+            Sha256::digest(path.display().to_string().as_bytes())
+        );
         self.files.insert(
             name.into(),
             File {
@@ -163,7 +166,8 @@ impl HubServer {
     pub fn log(&self) -> Vec<String> {
         self.state.log.lock().unwrap().clone()
     }
-    /// The most requests the server was answering at the same time.
+    /// The most requests the server was working on at the same time (counted over the
+    /// added latency, before each answer is written).
     pub fn most_in_flight(&self) -> usize {
         self.state.most_in_flight.load(Ordering::SeqCst)
     }
@@ -222,10 +226,7 @@ pub fn start_with(
                 let Ok(conn) = conn else { continue };
                 let state = state.clone();
                 std::thread::spawn(move || {
-                    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                    state.most_in_flight.fetch_max(now, Ordering::SeqCst);
                     let _ = handle(conn, &state, is_cdn);
-                    state.in_flight.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -374,7 +375,13 @@ fn send_file(
 
 fn handle(mut conn: TcpStream, state: &State, is_cdn: bool) -> std::io::Result<()> {
     let req = read_request(&conn)?;
+    // Requests in flight are counted while the server "works" (the added latency), and
+    // released before the answer is written: a client that holds a slot until it has the
+    // answer is never seen above its limit.
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.most_in_flight.fetch_max(now, Ordering::SeqCst);
     std::thread::sleep(state.latency);
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
     let range = req
         .headers
         .get("range")
