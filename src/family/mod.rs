@@ -16,6 +16,14 @@ pub mod bert;
 pub mod compiled;
 pub mod dims;
 pub mod expr;
+pub mod gemma;
+pub mod gemma2;
+pub mod gemma3;
+pub mod llama;
+pub mod mistral;
+pub mod phi3;
+pub mod qwen2;
+pub mod qwen3;
 
 use std::sync::OnceLock;
 
@@ -27,7 +35,17 @@ pub use dims::Dims;
 
 /// Every registered family, in the order `paramaudit families` lists them (and ties in
 /// "which family explains the most tensors" are broken).
-pub static REGISTRY: &[&Family] = &[&bert::FAMILY];
+pub static REGISTRY: &[&Family] = &[
+    &bert::FAMILY,
+    &llama::FAMILY,
+    &mistral::FAMILY,
+    &qwen2::FAMILY,
+    &qwen3::FAMILY,
+    &gemma::FAMILY,
+    &gemma2::FAMILY,
+    &gemma3::FAMILY,
+    &phi3::FAMILY,
+];
 
 /// A step of the ladder from the hand derivation to the stored total. The same keys for
 /// every family (a family shows the ones it declares; the JSON always has them all).
