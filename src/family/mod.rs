@@ -19,6 +19,7 @@ pub mod expr;
 pub mod gemma;
 pub mod gemma2;
 pub mod gemma3;
+pub mod gpt2;
 pub mod llama;
 pub mod mistral;
 pub mod phi3;
@@ -37,6 +38,7 @@ pub use dims::Dims;
 /// "which family explains the most tensors" are broken).
 pub static REGISTRY: &[&Family] = &[
     &bert::FAMILY,
+    &gpt2::FAMILY,
     &llama::FAMILY,
     &mistral::FAMILY,
     &qwen2::FAMILY,
