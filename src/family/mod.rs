@@ -18,6 +18,15 @@ pub mod dims;
 pub mod distilbert;
 pub mod electra;
 pub mod expr;
+pub mod gemma;
+pub mod gemma2;
+pub mod gemma3;
+pub mod gpt2;
+pub mod llama;
+pub mod mistral;
+pub mod phi3;
+pub mod qwen2;
+pub mod qwen3;
 pub mod roberta;
 
 use std::sync::OnceLock;
@@ -37,6 +46,15 @@ pub static REGISTRY: &[&Family] = &[
     &roberta::CAMEMBERT,
     &distilbert::FAMILY,
     &electra::FAMILY,
+    &gpt2::FAMILY,
+    &llama::FAMILY,
+    &mistral::FAMILY,
+    &qwen2::FAMILY,
+    &qwen3::FAMILY,
+    &gemma::FAMILY,
+    &gemma2::FAMILY,
+    &gemma3::FAMILY,
+    &phi3::FAMILY,
 ];
 
 /// A step of the ladder from the hand derivation to the stored total. The same keys for

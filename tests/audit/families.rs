@@ -4,8 +4,9 @@
 //! configs, and sparse full-size sharded layouts written from the tensor lists
 //! transformers' save produces for those configs.
 //!
-//! `PARAMAUDIT_ONLY=t5,bart` restricts the fixtures to model_types starting with those
-//! names while a family is being written; CI runs them all.
+//! `PARAMAUDIT_ONLY=t5,bart` restricts the fixtures to those model_types (exactly; `qwen2*`
+//! for every model_type starting with `qwen2`) while a family is being written; CI runs
+//! them all.
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,13 @@ fn families_dir() -> PathBuf {
 
 fn wanted(model_type: &str) -> bool {
     match std::env::var("PARAMAUDIT_ONLY") {
-        Ok(list) => list.split(',').any(|p| model_type.starts_with(p.trim())),
+        Ok(list) => list
+            .split(',')
+            .map(str::trim)
+            .any(|p| match p.strip_suffix('*') {
+                Some(prefix) => model_type.starts_with(prefix),
+                None => model_type == p,
+            }),
         Err(_) => true,
     }
 }

@@ -47,12 +47,12 @@ fn formula_prints_the_reference_derivation_for_bert_base() {
 fn formula_refuses_other_families_and_bad_configs() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("config.json");
-    std::fs::write(&config, r#"{"model_type": "gpt2"}"#).unwrap();
+    std::fs::write(&config, r#"{"model_type": "rwkv"}"#).unwrap();
     let out = run(tmp.path(), &["formula", config.to_str().unwrap()]);
     assert_eq!(out.code, 2);
     assert!(
         out.stderr
-            .contains("config.json: invalid config: no formula for model_type `gpt2`"),
+            .contains("config.json: invalid config: no formula for model_type `rwkv`"),
         "{}",
         out.stderr
     );

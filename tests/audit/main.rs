@@ -3,6 +3,7 @@
 
 mod check_diff;
 mod common;
+mod decoder_layouts;
 mod families;
 mod first_contact;
 mod fixtures;
