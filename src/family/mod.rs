@@ -14,8 +14,12 @@
 
 pub mod bert;
 pub mod compiled;
+pub mod deepseek;
 pub mod dims;
 pub mod expr;
+pub mod mixtral;
+pub mod qwen2_moe;
+pub mod qwen3_moe;
 
 use std::sync::OnceLock;
 
@@ -27,7 +31,13 @@ pub use dims::Dims;
 
 /// Every registered family, in the order `paramaudit families` lists them (and ties in
 /// "which family explains the most tensors" are broken).
-pub static REGISTRY: &[&Family] = &[&bert::FAMILY];
+pub static REGISTRY: &[&Family] = &[
+    &bert::FAMILY,
+    &mixtral::FAMILY,
+    &qwen2_moe::FAMILY,
+    &qwen3_moe::FAMILY,
+    &deepseek::FAMILY,
+];
 
 /// A step of the ladder from the hand derivation to the stored total. The same keys for
 /// every family (a family shows the ones it declares; the JSON always has them all).

@@ -12,6 +12,7 @@ mod hub_download;
 mod layouts;
 mod malformed;
 mod minilm;
+mod moe_layouts;
 mod mutation;
 mod snapshots;
 mod verify;
