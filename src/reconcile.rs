@@ -569,17 +569,27 @@ fn row_of(f: &Formula, e: &crate::family::compiled::Expanded) -> &'static crate:
 }
 
 /// Which expected tensors count toward what should be stored: parameters that are not
-/// tied, and tensors transformers counts but may omit when the file has them.
+/// tied, and tensors transformers counts but may omit, and layers past the model's own
+/// (`extra_layers`), when the file has them.
 fn counts_as_stored(
     f: &Formula,
     e: &crate::family::compiled::Expanded,
     stored: &HashSet<&str>,
 ) -> bool {
-    match row_of(f, e).kind {
+    let row = row_of(f, e);
+    match row.kind {
+        _ if is_extra_layer(row) => !e.tied && stored.contains(e.key.as_str()),
         RowKind::Param | RowKind::Tied { .. } | RowKind::Alias { .. } => !e.tied,
         RowKind::MaybeStored => stored.contains(e.key.as_str()),
         RowKind::Buffer => false,
     }
+}
+
+/// A parameter of a layer stored past the model's own (DeepSeek's multi-token
+/// prediction): transformers neither builds nor counts it, so a file may or may not have
+/// it; stored, it is the `extra_layers` step, absent, nothing.
+fn is_extra_layer(row: &crate::family::Row) -> bool {
+    row.step == Some(Step::ExtraLayers) && row.kind != RowKind::Buffer
 }
 
 /// The ladder steps' counts from the expected tensors.
@@ -1028,7 +1038,9 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
     }
     for e in &f.expected {
         let kind = row_of(f, e).kind;
-        let optional = e.tied || matches!(kind, RowKind::Buffer | RowKind::MaybeStored);
+        let optional = e.tied
+            || matches!(kind, RowKind::Buffer | RowKind::MaybeStored)
+            || is_extra_layer(row_of(f, e));
         if !optional && !seen.contains_key(e.key.as_str()) {
             findings.push(Finding {
                 kind: FindingKind::Missing,

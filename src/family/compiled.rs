@@ -168,6 +168,13 @@ impl Compiled {
 
     /// The row a stored name matches, most specific pattern first, with its canonical key
     /// and captures.
+    ///
+    /// Rows may share a template: the same names over different ranges (DeepSeek's
+    /// multi-token-prediction layer `L` repeats a decoder layer's names under its own rows,
+    /// in their own ladder step). A name then takes the first such row in table order,
+    /// whatever its numbers; the formula matches stored tensors to expected ones by key
+    /// and counts each with the row it was expanded from, so rows sharing a template must
+    /// agree on bucket, part and role (the registry tests check it).
     pub fn classify(&self, name: &str) -> Option<Match> {
         let mut segs: [&str; MAX_SEGMENTS] = [""; MAX_SEGMENTS];
         let mut n = 0;
@@ -332,20 +339,22 @@ impl Compiled {
 
     /// What the stored tensors reveal about the dimensions: every shape axis whose
     /// expression is a single symbol, and every capture's count (`{layer}` seen up to 11:
-    /// its range's end symbol is 12). First seen wins, in table order.
+    /// its range's end symbol is 12), or, for a range starting at a symbol, its first
+    /// value (DeepSeek's `{mtp}` layers start at `L`). First seen wins: shapes in table
+    /// order, then ranges in the family's order.
     pub fn reveal<'a>(
         &self,
         stored: impl Iterator<Item = (&'a Match, &'a [u64])>,
     ) -> BTreeMap<&'static str, u64> {
         let mut known = BTreeMap::new();
-        let mut max_capture: BTreeMap<usize, u64> = BTreeMap::new();
+        let mut captured: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
         let mut by_row: BTreeMap<usize, &[u64]> = BTreeMap::new();
         for (m, shape) in stored {
             by_row.entry(m.row).or_insert(shape);
             for (name, v) in &m.captures {
                 if let Some((ri, _)) = self.range(name) {
-                    let e = max_capture.entry(ri).or_insert(0);
-                    *e = (*e).max(*v);
+                    let e = captured.entry(ri).or_insert((*v, *v));
+                    *e = (e.0.min(*v), e.1.max(*v));
                 }
             }
         }
@@ -356,12 +365,14 @@ impl Compiled {
                 }
             }
         }
-        for (ri, max) in max_capture {
+        for (ri, (min, max)) in captured {
             let (start, end) = &self.ranges[ri];
             if let (Some(0), Some(sym)) = (start.eval(&|_| None), end.as_symbol()) {
                 // A capture of u64::MAX has no count: saturating keeps it beyond every
                 // limit, so the dimensions are refused rather than defaulted.
                 known.entry(sym).or_insert(max.saturating_add(1));
+            } else if let Some(sym) = start.as_symbol() {
+                known.entry(sym).or_insert(min);
             }
         }
         known

@@ -155,18 +155,32 @@ fn read_list(key: &str, v: &Value) -> Result<Vec<u64>, String> {
 }
 
 /// Fill the defaults of absent dimensions: plain values first, then expressions in the
-/// family's order (an expression may use any dimension before it).
-fn fill_defaults(family: &Family, dims: &mut Dims, absent: &[&'static str]) -> Result<(), String> {
-    for d in family.dims.iter().filter(|d| absent.contains(&d.symbol)) {
-        match d.default {
+/// family's order (an expression may use any dimension before it). A dimension in
+/// `nulled` (its key set to `null`) takes its [`Dim::null`] value instead.
+fn fill_defaults(
+    family: &Family,
+    dims: &mut Dims,
+    absent: &[&'static str],
+    nulled: &[&'static str],
+) -> Result<(), String> {
+    let value_of = |d: &Dim| {
+        if nulled.contains(&d.symbol) {
+            d.null.unwrap_or(d.default)
+        } else {
+            d.default
+        }
+    };
+    let filled = |d: &&Dim| absent.contains(&d.symbol) || nulled.contains(&d.symbol);
+    for d in family.dims.iter().filter(filled) {
+        match value_of(d) {
             Default::Value(v) => dims.set(d.symbol, v),
             Default::Flag(b) => dims.set(d.symbol, u64::from(b)),
             Default::Empty => dims.set_list(d.symbol, Vec::new()),
             Default::Expr(_) => {}
         }
     }
-    for d in family.dims.iter().filter(|d| absent.contains(&d.symbol)) {
-        if let Default::Expr(text) = d.default {
+    for d in family.dims.iter().filter(filled) {
+        if let Default::Expr(text) = value_of(d) {
             let expr = Expr::parse(text).map_err(|e| e.to_string())?;
             let v = dims.eval(&expr).ok_or_else(|| {
                 format!(
@@ -184,7 +198,9 @@ fn fill_defaults(family: &Family, dims: &mut Dims, absent: &[&'static str]) -> R
 pub fn validate(family: &Family, dims: &Dims) -> Result<(), String> {
     for d in family.dims {
         if let (DimKind::Count { min, max }, Some(v)) = (d.kind, dims.get(d.symbol)) {
-            if v < min {
+            // A `null` key's own value may sit below the minimum (`q_lora_rank: null` is 0).
+            let null_value = matches!(d.null, Some(Default::Value(n)) if n == v);
+            if v < min && !null_value {
                 return Err(format!("`{}` is {v}: it must be at least {min}", d.key()));
             }
             if v > max {
@@ -235,11 +251,22 @@ pub fn from_config(
             ),
         ));
     }
+    let set_to_null = |d: &Dim| {
+        d.null.is_some()
+            && d.keys
+                .iter()
+                .any(|k| config.fields.get(*k).is_some_and(Value::is_null))
+    };
     let mut dims = Dims::default();
     let mut absent = Vec::new();
+    let mut nulled = Vec::new();
     for d in family.dims {
         let Some(key) = present(d) else {
-            absent.push(d.symbol);
+            if set_to_null(d) {
+                nulled.push(d.symbol);
+            } else {
+                absent.push(d.symbol);
+            }
             continue;
         };
         let value = &config.fields[key];
@@ -252,7 +279,7 @@ pub fn from_config(
             None => absent.push(d.symbol),
         }
     }
-    fill_defaults(family, &mut dims, &absent).map_err(|m| bad(config, m))?;
+    fill_defaults(family, &mut dims, &absent, &nulled).map_err(|m| bad(config, m))?;
     validate(family, &dims).map_err(|m| bad(config, m))?;
     Ok((dims, absent))
 }
@@ -273,7 +300,7 @@ pub fn from_shapes(
             None => absent.push(d.symbol),
         }
     }
-    fill_defaults(family, &mut dims, &absent)?;
+    fill_defaults(family, &mut dims, &absent, &[])?;
     validate(family, &dims)?;
     Ok((dims, absent))
 }

@@ -14,6 +14,7 @@
 
 pub mod bert;
 pub mod compiled;
+pub mod deepseek;
 pub mod dims;
 pub mod distilbert;
 pub mod electra;
@@ -24,9 +25,12 @@ pub mod gemma3;
 pub mod gpt2;
 pub mod llama;
 pub mod mistral;
+pub mod mixtral;
 pub mod phi3;
 pub mod qwen2;
+pub mod qwen2_moe;
 pub mod qwen3;
+pub mod qwen3_moe;
 pub mod roberta;
 
 use std::sync::OnceLock;
@@ -55,6 +59,10 @@ pub static REGISTRY: &[&Family] = &[
     &gemma2::FAMILY,
     &gemma3::FAMILY,
     &phi3::FAMILY,
+    &mixtral::FAMILY,
+    &qwen2_moe::FAMILY,
+    &qwen3_moe::FAMILY,
+    &deepseek::FAMILY,
 ];
 
 /// A step of the ladder from the hand derivation to the stored total. The same keys for
@@ -74,7 +82,10 @@ pub enum Step {
     Pooler,
     /// Task and language-model heads stored.
     Heads,
-    /// Layers stored past the model's own (DeepSeek's multi-token prediction).
+    /// Layers stored past the model's own (DeepSeek's multi-token prediction):
+    /// transformers neither builds nor counts them, so their rows are expected only when
+    /// the file stores them (absent, they are no finding), and `num_parameters` and the
+    /// active count leave them out.
     ExtraLayers,
     /// Tied tensors expected and not stored (explained, not counted).
     TiedNotStored,
@@ -372,6 +383,11 @@ pub struct Dim {
     pub parse: Option<fn(&serde_json::Value) -> Option<u64>>,
     /// Counted towards "the config sets at least one of the family's dimensions".
     pub identifying: bool,
+    /// Value when the config sets the key to `null` and transformers reads that as a
+    /// value of its own (DeepSeek's `q_lora_rank: null`: no query compression), not as
+    /// "absent"; `None`: a null key is absent and takes [`Dim::default`]. It may sit
+    /// below the dimension's minimum (an explicit value may not).
+    pub null: Option<Default>,
 }
 
 /// Largest width (hidden or intermediate size) accepted.
@@ -396,6 +412,7 @@ pub const fn count(
         kind: DimKind::Count { min: 1, max },
         parse: None,
         identifying: true,
+        null: None,
     }
 }
 
@@ -415,6 +432,21 @@ pub const fn flag(
         kind: DimKind::Flag { on, off },
         parse: None,
         identifying: false,
+        null: None,
+    }
+}
+
+/// A list-of-layer-indices dimension (`mlp_only_layers`), empty when absent.
+pub const fn list(symbol: &'static str, keys: &'static [&'static str]) -> Dim {
+    Dim {
+        symbol,
+        keys,
+        show: symbol,
+        default: Default::Empty,
+        kind: DimKind::List,
+        parse: None,
+        identifying: false,
+        null: None,
     }
 }
 
@@ -452,6 +484,13 @@ impl Dim {
     pub const fn auxiliary(self) -> Dim {
         Dim {
             identifying: false,
+            ..self
+        }
+    }
+    /// Takes `value` when the config sets the key to `null` (see [`Dim::null`]).
+    pub const fn if_null(self, value: Default) -> Dim {
+        Dim {
+            null: Some(value),
             ..self
         }
     }

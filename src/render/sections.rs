@@ -258,6 +258,15 @@ pub fn heading(report: &Report) -> Vec<String> {
         };
         lines.push(format!("formula: {} {from}: {}", f.family, f.dims_line));
         lines.extend(defaults_line(&f.dims, &f.dims_source));
+        // A mixture of experts (its derivation has an active line): what a token uses.
+        if f.derivation.active.is_some() {
+            lines.push(format!(
+                "active per token: {} of the {} parameters transformers counts ({})",
+                count_human(f.active.parameters),
+                count_human(f.num_parameters),
+                f.active.definition
+            ));
+        }
     }
     lines
 }
@@ -572,6 +581,14 @@ pub fn derivation(d: &Derivation) -> Vec<Section> {
             &mut d.models.iter(),
         ),
     ]
+    .into_iter()
+    .chain(d.active.as_ref().map(|a| {
+        table(
+            "Active parameters per token (mixture of experts)",
+            &mut std::iter::once(a),
+        )
+    }))
+    .collect()
 }
 
 fn brief_shape(shape: &[u64]) -> String {

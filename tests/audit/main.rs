@@ -14,6 +14,7 @@ mod hub_download;
 mod layouts;
 mod malformed;
 mod minilm;
+mod moe_layouts;
 mod mutation;
 mod snapshots;
 mod verify;

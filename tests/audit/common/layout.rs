@@ -201,16 +201,29 @@ pub fn sha256_hex(path: &Path) -> String {
 /// (tensors split in name order, each shard sparse) and `model.safetensors.index.json`
 /// with `metadata.total_size` and the `weight_map`. Returns the total bytes on disk.
 pub fn write_sharded(dir: &Path, tensors: &[Spec], shards: usize) -> u64 {
+    let width = 5.max(shards.to_string().len());
+    write_sharded_named(dir, tensors, shards, |i, n| {
+        format!("model-{i:0width$}-of-{n:0width$}.safetensors")
+    })
+}
+
+/// [`write_sharded`] with the shard file names of `name(i, shards)` (i from 1): some
+/// repositories' own spellings, such as DeepSeek-V3's `model-00001-of-000163`.
+pub fn write_sharded_named(
+    dir: &Path,
+    tensors: &[Spec],
+    shards: usize,
+    name: impl Fn(usize, usize) -> String,
+) -> u64 {
     std::fs::create_dir_all(dir).unwrap();
     let mut sorted: Vec<&Spec> = tensors.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let per = sorted.len().div_ceil(shards).max(1);
-    let width = 5.max(shards.to_string().len());
     let mut weight_map = BTreeMap::new();
     let mut total_size = 0u64;
     let mut bytes = 0u64;
     for (i, chunk) in sorted.chunks(per).enumerate() {
-        let name = format!("model-{:0width$}-of-{:0width$}.safetensors", i + 1, shards);
+        let name = name(i + 1, shards);
         let specs: Vec<Spec> = chunk.iter().map(|s| (*s).clone()).collect();
         total_size += header(&specs).1;
         bytes += write_sparse(&dir.join(&name), &specs);
