@@ -46,6 +46,16 @@ impl Kind {
 /// anything else is left to the safetensors reader, whose messages are more precise.
 pub fn sniff(head: &[u8]) -> Kind {
     const HDF5: &[u8] = b"\x89HDF\r\n\x1a\n";
+    // A safetensors header starts right after its 8-byte length: whatever the length's
+    // bytes look like (a 640-byte header begins `80 02`, like a pickle), it is safetensors.
+    // (A GGUF with 123 tensors also has `{` there, but its "length" is billions.)
+    if let (Some(b'{'), Some(len)) = (head.get(8), head.get(..8)) {
+        let mut n = [0u8; 8];
+        n.copy_from_slice(len);
+        if u64::from_le_bytes(n) <= crate::checkpoint::MAX_HEADER_BYTES {
+            return Kind::Safetensors;
+        }
+    }
     match head {
         [b'P', b'K', 3, 4, ..] => Kind::Zip,
         [0x80, 2..=5, ..] => Kind::Pickle,
@@ -86,6 +96,24 @@ mod tests {
         assert_eq!(sniff(b"\x08\x07\x12\x07pytorch"), Kind::Onnx);
         assert_eq!(sniff(b"  {\"model_type\": 1}"), Kind::Json);
         assert_eq!(sniff(b"hello world\n"), Kind::Text);
+    }
+
+    #[test]
+    fn a_header_length_that_looks_like_magic_is_still_safetensors() {
+        // 640 = 0x280, 1152 = 0x480: the first bytes read `80 02` / `80 04` like a pickle.
+        for len in [640u64, 896, 1152, 1408, 0x0403_4b50] {
+            // 0x04034b50 = b"PK\x03\x04" as a length: 67 MB, a possible header.
+            let mut st = len.to_le_bytes().to_vec();
+            st.extend_from_slice(b"{\"a\":");
+            assert_eq!(sniff(&st), Kind::Safetensors, "{len}");
+        }
+    }
+
+    #[test]
+    fn a_gguf_with_123_tensors_is_not_mistaken_for_safetensors() {
+        let mut g = b"GGUF\x03\x00\x00\x00".to_vec();
+        g.extend_from_slice(&123u64.to_le_bytes());
+        assert_eq!(sniff(&g), Kind::Gguf);
     }
 
     #[test]
