@@ -318,7 +318,9 @@ pub struct Dim {
     /// Symbol used in shape expressions (`H`).
     pub symbol: &'static str,
     /// Config keys, first present wins (`hidden_size`, `d_model`); an object value counts
-    /// its entries (`id2label`).
+    /// its entries (`id2label`). None: a value derived from other dimensions by its
+    /// default expression (Marian's "token tables are `shared`", from two flags), never
+    /// read from a config, never reported as defaulted or by config key.
     pub keys: &'static [&'static str],
     /// Label in the one-line summary (`H`, `heads`); empty to leave it out.
     pub show: &'static str,
