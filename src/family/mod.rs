@@ -18,6 +18,7 @@ pub mod compiled;
 pub mod dims;
 pub mod expr;
 pub mod marian;
+pub mod t5;
 
 use std::sync::OnceLock;
 
@@ -29,7 +30,7 @@ pub use dims::Dims;
 
 /// Every registered family, in the order `paramaudit families` lists them (and ties in
 /// "which family explains the most tensors" are broken).
-pub static REGISTRY: &[&Family] = &[&bert::FAMILY, &marian::FAMILY, &bart::FAMILY];
+pub static REGISTRY: &[&Family] = &[&bert::FAMILY, &t5::FAMILY, &marian::FAMILY, &bart::FAMILY];
 
 /// A step of the ladder from the hand derivation to the stored total. The same keys for
 /// every family (a family shows the ones it declares; the JSON always has them all).
