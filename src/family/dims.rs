@@ -54,11 +54,12 @@ impl Dims {
     }
 
     /// The values by config key, for reports: counts and lists as numbers, flags as
-    /// booleans, in the family's order.
+    /// booleans, in the family's order (derived dimensions, with no config key, left out).
     pub fn by_key(&self, family: &Family) -> Vec<(String, Value)> {
         family
             .dims
             .iter()
+            .filter(|d| !d.keys.is_empty())
             .filter_map(|d| {
                 let value = match d.kind {
                     DimKind::Count { .. } => Value::from(self.get(d.symbol)?),
@@ -281,7 +282,7 @@ pub fn from_config(
     }
     fill_defaults(family, &mut dims, &absent, &nulled).map_err(|m| bad(config, m))?;
     validate(family, &dims).map_err(|m| bad(config, m))?;
-    Ok((dims, absent))
+    Ok((dims, reported(family, absent)))
 }
 
 /// Dimensions from what the stored tensors reveal (`known`, by symbol: a dimension a
@@ -302,7 +303,14 @@ pub fn from_shapes(
     }
     fill_defaults(family, &mut dims, &absent, &[])?;
     validate(family, &dims)?;
-    Ok((dims, absent))
+    Ok((dims, reported(family, absent)))
+}
+
+/// The absent dimensions worth reporting as defaulted: derived ones (no config key) are
+/// never read, so never defaulted.
+fn reported(family: &Family, mut absent: Vec<&'static str>) -> Vec<&'static str> {
+    absent.retain(|s| family.dim(s).is_some_and(|d| !d.keys.is_empty()));
+    absent
 }
 
 /// The config key of each symbol in `symbols`, for reports.

@@ -12,6 +12,7 @@
 //! registry-wide tests (`tests` below) then hold its closed form equal to its table for
 //! many random dimension sets.
 
+pub mod bart;
 pub mod bert;
 pub mod compiled;
 pub mod deepseek;
@@ -24,6 +25,7 @@ pub mod gemma2;
 pub mod gemma3;
 pub mod gpt2;
 pub mod llama;
+pub mod marian;
 pub mod mistral;
 pub mod mixtral;
 pub mod phi3;
@@ -32,6 +34,7 @@ pub mod qwen2_moe;
 pub mod qwen3;
 pub mod qwen3_moe;
 pub mod roberta;
+pub mod t5;
 
 use std::sync::OnceLock;
 
@@ -50,6 +53,9 @@ pub static REGISTRY: &[&Family] = &[
     &roberta::CAMEMBERT,
     &distilbert::FAMILY,
     &electra::FAMILY,
+    &t5::FAMILY,
+    &marian::FAMILY,
+    &bart::FAMILY,
     &gpt2::FAMILY,
     &llama::FAMILY,
     &mistral::FAMILY,
@@ -370,7 +376,9 @@ pub struct Dim {
     /// Symbol used in shape expressions (`H`).
     pub symbol: &'static str,
     /// Config keys, first present wins (`hidden_size`, `d_model`); an object value counts
-    /// its entries (`id2label`).
+    /// its entries (`id2label`). None: a value derived from other dimensions by its
+    /// default expression (Marian's "token tables are `shared`", from two flags), never
+    /// read from a config, never reported as defaulted or by config key.
     pub keys: &'static [&'static str],
     /// Label in the one-line summary (`H`, `heads`); empty to leave it out.
     pub show: &'static str,

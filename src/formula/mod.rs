@@ -194,7 +194,10 @@ fn revealed(family: &'static Family, tensors: &[Classified]) -> BTreeMap<&'stati
 }
 
 /// The parts beyond the backbone to expect: those the file stores a parameter of, and
-/// those `architectures` claims whose rows are all tied (so the file cannot show them).
+/// those `architectures` claims whose parameter rows are all tied (so the file cannot
+/// show them). Buffer rows are left out of that test, as they are left out of "stores a
+/// parameter of": a tied LM head with a bias buffer beside it (BART's and Marian's
+/// `final_logits_bias`) is still a head whose parameters are all tied.
 fn present_parts(
     family: &'static Family,
     dims: &Dims,
@@ -213,7 +216,9 @@ fn present_parts(
             let rows: Vec<_> = table
                 .rows
                 .iter()
-                .filter(|r| r.row.part == *part && r.row.cond.holds(dims))
+                .filter(|r| {
+                    r.row.part == *part && r.row.kind != RowKind::Buffer && r.row.cond.holds(dims)
+                })
                 .collect();
             let all_tied = !rows.is_empty()
                 && rows.iter().all(|r| match r.row.kind {
