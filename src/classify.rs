@@ -6,10 +6,10 @@
 //! Without a family (or for a name no row matches) an integer or boolean tensor is a
 //! buffer and a float tensor goes to `other`.
 
-use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Tensor;
+use crate::dtype::DType;
 use crate::family::{Compiled, Family, RowKind};
 
 /// Where a tensor's parameters go in the report.
@@ -123,22 +123,6 @@ pub struct Classified {
     pub class: Class,
 }
 
-/// True for floating-point (and complex) dtypes: the ones parameters are stored in.
-pub fn is_float(dtype: Dtype) -> bool {
-    !matches!(
-        dtype,
-        Dtype::BOOL
-            | Dtype::U8
-            | Dtype::I8
-            | Dtype::I16
-            | Dtype::U16
-            | Dtype::I32
-            | Dtype::U32
-            | Dtype::I64
-            | Dtype::U64
-    )
-}
-
 fn leaf_role(name: &str) -> Role {
     match name.rsplit('.').next() {
         Some("bias" | "beta") => Role::Bias,
@@ -152,7 +136,7 @@ fn leaf_role(name: &str) -> Role {
 /// `bias` or `weight` by the leaf name (an integer tensor with a known parameter name, a
 /// quantised weight, stays a weight). An unmatched integer or boolean tensor is a buffer,
 /// an unmatched float tensor goes to `other`.
-pub fn classify_one(name: &str, dtype: Dtype, table: Option<&Compiled>) -> Class {
+pub fn classify_one(name: &str, dtype: DType, table: Option<&Compiled>) -> Class {
     if let Some(m) = table.and_then(|t| t.classify(name)) {
         let row = table.map(|t| t.rows[m.row].row);
         if let Some(row) = row {
@@ -171,7 +155,7 @@ pub fn classify_one(name: &str, dtype: Dtype, table: Option<&Compiled>) -> Class
             };
         }
     }
-    let (bucket, role) = if is_float(dtype) {
+    let (bucket, role) = if dtype.is_float() {
         (Bucket::Other, leaf_role(name))
     } else {
         (Bucket::Buffer, Role::Buffer)
@@ -208,9 +192,10 @@ pub fn recognised(family: &'static Family, names: &[&str]) -> usize {
 mod tests {
     use super::*;
     use crate::family::bert;
+    use safetensors::Dtype;
 
     fn class(name: &str, dtype: Dtype) -> Class {
-        classify_one(name, dtype, Some(bert::FAMILY.compiled()))
+        classify_one(name, dtype.into(), Some(bert::FAMILY.compiled()))
     }
 
     fn bucket(name: &str) -> Bucket {
@@ -303,7 +288,11 @@ mod tests {
         );
         assert_eq!(bucket("encoder.layer.0.output.dense.scale"), Bucket::Other);
         assert_eq!(bucket("encoder.layer.x.output.dense.weight"), Bucket::Other);
-        let none = classify_one("encoder.layer.0.output.dense.weight", Dtype::F32, None);
+        let none = classify_one(
+            "encoder.layer.0.output.dense.weight",
+            Dtype::F32.into(),
+            None,
+        );
         assert_eq!(none.bucket, Bucket::Other);
     }
 

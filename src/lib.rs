@@ -24,6 +24,7 @@ pub mod classify;
 pub mod cli;
 pub mod compare;
 pub mod count;
+pub mod dtype;
 pub mod error;
 pub mod family;
 pub mod format;

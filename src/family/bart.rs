@@ -457,7 +457,7 @@ pub(crate) mod tests {
                 let elements = shape.iter().product();
                 crate::checkpoint::Tensor {
                     name: name.clone(),
-                    dtype: safetensors::Dtype::F32,
+                    dtype: safetensors::Dtype::F32.into(),
                     shape,
                     elements,
                     bytes: 4 * elements,

@@ -164,7 +164,7 @@ pub struct VerifyReport {
 /// Where each piece of work lands.
 struct Piece {
     tensor: usize,
-    dtype: Dtype,
+    dtype: Option<Dtype>,
     start: usize,
     end: usize,
 }
@@ -202,18 +202,14 @@ fn mapped(spec: &str, f: &FileInfo) -> Result<std::sync::Arc<Mmap>> {
             f.path.display()
         )));
     };
-    let promised = 8u64
-        .checked_add(f.header_bytes)
-        .and_then(|n| n.checked_add(f.data_bytes));
-    if promised != Some(crate::count::len(mapped.0.len())) {
+    let end = f.data_start.checked_add(f.data_bytes);
+    let mapped_len = crate::count::len(mapped.0.len());
+    if mapped_len != f.file_bytes || end.is_none_or(|e| e > mapped_len) {
         return Err(Error::Impossible {
             path: f.path.clone(),
             message: format!(
-                "mapped {} bytes, but the header promised {} (8 + {} header + {} data)",
-                mapped.0.len(),
-                promised.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string()),
-                f.header_bytes,
-                f.data_bytes
+                "mapped {mapped_len} bytes, but the header promised a {}-byte file ({} bytes of data from offset {})",
+                f.file_bytes, f.data_bytes, f.data_start
             ),
         });
     }
@@ -224,7 +220,7 @@ fn mapped(spec: &str, f: &FileInfo) -> Result<std::sync::Arc<Mmap>> {
 /// into the output, tensor) for this file.
 fn verify_file(
     map: &Mmap,
-    header_bytes: u64,
+    data_start: u64,
     tensors: &[(usize, &Classified)],
     progress: &dyn Fn(u64),
 ) -> Result<FileScan> {
@@ -232,10 +228,12 @@ fn verify_file(
     // Offsets were validated against this map's length in checkpoint::parse and again in
     // `mapped`, so they fit in usize and inside the map.
     let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    let data_start = 8 + to_usize(header_bytes);
+    let data_start = to_usize(data_start);
     let mut pieces = Vec::new();
     for &(i, t) in tensors {
-        let width = scan::scanned_width(t.tensor.dtype);
+        // Block-quantized tensors are hashed, not scanned.
+        let dtype = t.tensor.dtype.st();
+        let width = dtype.and_then(scan::scanned_width);
         let (s, e) = t.tensor.data_offsets;
         let (s, e) = (data_start + to_usize(s), data_start + to_usize(e));
         let step = width.map_or(e - s, |w| (PIECE / w).max(1) * w).max(1);
@@ -244,7 +242,7 @@ fn verify_file(
             let end = (at + step).min(e);
             pieces.push(Piece {
                 tensor: i,
-                dtype: t.tensor.dtype,
+                dtype,
                 start: at,
                 end,
             });
@@ -270,14 +268,17 @@ fn verify_file(
             || {
                 mine.par_iter()
                     .map(|p| {
-                        let dtype = p.dtype;
                         let slice = &map[..][p.start..p.end];
-                        let partial = if scan::scanned_width(dtype).is_none() {
-                            Partial::Skipped
-                        } else if let Some(a) = scan::scan_float(slice, dtype) {
-                            Partial::Float(a)
+                        let partial = if let Some(dtype) =
+                            p.dtype.filter(|d| scan::scanned_width(*d).is_some())
+                        {
+                            if let Some(a) = scan::scan_float(slice, dtype) {
+                                Partial::Float(a)
+                            } else {
+                                scan::scan_int(slice, dtype).map_or(Partial::Skipped, Partial::Int)
+                            }
                         } else {
-                            scan::scan_int(slice, dtype).map_or(Partial::Skipped, Partial::Int)
+                            Partial::Skipped
                         };
                         (p.tensor, partial)
                     })
@@ -370,7 +371,7 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
             sha256,
             bytes,
             partials,
-        } = verify_file(map, f.header_bytes, &mine, progress)?;
+        } = verify_file(map, f.data_start, &mine, progress)?;
         // Bytes actually read: bounded by real file sizes.
         total = total.saturating_add(bytes);
         for (i, p) in partials {
@@ -573,7 +574,8 @@ mod tests {
         let e = run(&checkpoint, &tensors).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(
-            e.to_string().contains("but the header promised 55832"),
+            e.to_string()
+                .contains("but the header promised a 55832-byte file"),
             "{e}"
         );
     }

@@ -1,6 +1,35 @@
-//! What a file is, from its first bytes: a safetensors checkpoint, or one of the formats
-//! people hand to a parameter counter by mistake (or before paramaudit reads them), each
-//! named so the user learns what they have.
+//! Checkpoint formats: what a file is, from its first bytes, and one reader per format
+//! behind [`open_file`], each handing the same [`Tensor`] list downstream with its
+//! format's facts carried as data. A format no reader handles is named, so the user
+//! learns what they have.
+
+pub mod safetensors;
+
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use crate::checkpoint::{FileInfo, Tensor};
+use crate::error::{Error, Result};
+
+/// Open, validate and read one checkpoint file of any supported format, mapped once.
+/// `file` is the index recorded in each tensor.
+pub fn open_file(path: &Path, file: usize) -> Result<(FileInfo, Vec<Tensor>)> {
+    let handle = File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: the map is read-only. Another process truncating the file while it is
+    // mapped makes a later access fault (SIGBUS): the one hazard of any mmap-based
+    // reader, the safetensors crate's included (see the README).
+    #[allow(unsafe_code)]
+    let map = unsafe { Mmap::map(&handle) }.map_err(|e| Error::io(path, e))?;
+    match sniff(map.get(..SNIFF_BYTES).unwrap_or(&map)) {
+        Kind::Safetensors => safetensors::open_mapped(path, map, file),
+        other => Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            what: other.describe().to_string(),
+        }),
+    }
+}
 
 /// Bytes looked at.
 pub const SNIFF_BYTES: usize = 64;
@@ -52,7 +81,7 @@ pub fn sniff(head: &[u8]) -> Kind {
     if let (Some(b'{'), Some(len)) = (head.get(8), head.get(..8)) {
         let mut n = [0u8; 8];
         n.copy_from_slice(len);
-        if u64::from_le_bytes(n) <= crate::checkpoint::MAX_HEADER_BYTES {
+        if u64::from_le_bytes(n) <= safetensors::MAX_HEADER_BYTES {
             return Kind::Safetensors;
         }
     }
