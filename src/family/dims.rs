@@ -162,19 +162,31 @@ fn fill_defaults(family: &Family, dims: &mut Dims, absent: &[&'static str]) -> R
             Default::Value(v) => dims.set(d.symbol, v),
             Default::Flag(b) => dims.set(d.symbol, u64::from(b)),
             Default::Empty => dims.set_list(d.symbol, Vec::new()),
-            Default::Expr(_) => {}
+            Default::Expr(_) | Default::Derived(_) => {}
         }
     }
     for d in family.dims.iter().filter(|d| absent.contains(&d.symbol)) {
-        if let Default::Expr(text) = d.default {
-            let expr = Expr::parse(text).map_err(|e| e.to_string())?;
-            let v = dims.eval(&expr).ok_or_else(|| {
-                format!(
-                    "`{}` is absent and its default `{text}` has no value for these dimensions",
-                    d.key()
-                )
-            })?;
-            dims.set(d.symbol, v);
+        match d.default {
+            Default::Expr(text) => {
+                let expr = Expr::parse(text).map_err(|e| e.to_string())?;
+                let v = dims.eval(&expr).ok_or_else(|| {
+                    format!(
+                        "`{}` is absent and its default `{text}` has no value for these dimensions",
+                        d.key()
+                    )
+                })?;
+                dims.set(d.symbol, v);
+            }
+            Default::Derived(f) => {
+                let v = f(dims).ok_or_else(|| {
+                    format!(
+                        "`{}` is absent and its derived default has no value for these dimensions",
+                        d.key()
+                    )
+                })?;
+                dims.set(d.symbol, v);
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -247,6 +259,8 @@ pub fn from_config(
     }
     fill_defaults(family, &mut dims, &absent).map_err(|m| bad(config, m))?;
     validate(family, &dims).map_err(|m| bad(config, m))?;
+    // A dimension no config key sets is derived, not a default the config left out.
+    absent.retain(|s| family.dim(s).is_some_and(|d| !d.keys.is_empty()));
     Ok((dims, absent))
 }
 
@@ -276,4 +290,73 @@ pub fn keys(family: &Family, symbols: &[&'static str]) -> Vec<String> {
         .iter()
         .map(|s| family.dim(s).map_or(*s, |d| d.key()).to_string())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::family::{count, range, Derivation, MAX_WIDTH};
+
+    fn floor_heads(d: &Dims) -> Option<u64> {
+        d.get("H")?.checked_div(d.get("A")?)
+    }
+
+    fn doubled(d: &Dims) -> Option<u64> {
+        d.get("H")?.checked_mul(2)
+    }
+
+    static DERIVED: Family = Family {
+        name: "derived",
+        title: "Derived",
+        model_types: &["derived-test"],
+        covers: "",
+        norm: crate::family::Norm::LayerNorm,
+        dims: &[
+            count("H", &["hidden_size"], 8, MAX_WIDTH),
+            count("A", &["num_attention_heads"], 3, MAX_WIDTH),
+            count("D", &["head_dim"], 0, MAX_WIDTH).derived(floor_heads),
+            count("W", &[], 0, MAX_WIDTH).derived(doubled),
+        ],
+        ranges: &[range("layer", "1")],
+        tensors: &[],
+        ladder: &[],
+        claims: &[],
+        validate: |_| Ok(()),
+        derive: |_| None::<Derivation>,
+        moe: None,
+        compiled: std::sync::OnceLock::new(),
+    };
+
+    fn read(text: &str) -> (Dims, Vec<&'static str>) {
+        let config = ModelConfig::parse(std::path::Path::new("c.json"), text).unwrap();
+        from_config(&DERIVED, &config).unwrap()
+    }
+
+    #[test]
+    fn derived_defaults_apply_when_absent_and_keyless_ones_are_not_listed_as_defaulted() {
+        let (d, defaulted) = read(r#"{"hidden_size": 20, "num_attention_heads": 3}"#);
+        assert_eq!(
+            d.get("D"),
+            Some(6),
+            "floor division, as transformers' H // A"
+        );
+        assert_eq!(d.get("W"), Some(40));
+        assert_eq!(
+            defaulted,
+            vec!["D"],
+            "W has no config key: derived, not defaulted"
+        );
+        let (d, defaulted) = read(r#"{"hidden_size": 20, "head_dim": 5}"#);
+        assert_eq!(
+            d.get("D"),
+            Some(5),
+            "a config value wins over the derived default"
+        );
+        assert_eq!(defaulted, vec!["A"]);
+        let known = BTreeMap::from([("H", 16), ("W", 7)]);
+        let (d, defaulted) = from_shapes(&DERIVED, &known).unwrap();
+        assert_eq!(d.get("W"), Some(7), "a shape reveals a keyless dimension");
+        assert_eq!(d.get("D"), Some(5));
+        assert_eq!(defaulted, vec!["A", "D"]);
+    }
 }
