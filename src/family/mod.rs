@@ -12,6 +12,7 @@
 //! registry-wide tests (`tests` below) then hold its closed form equal to its table for
 //! many random dimension sets.
 
+pub mod albert;
 pub mod bert;
 pub mod compiled;
 pub mod dims;
@@ -27,7 +28,7 @@ pub use dims::Dims;
 
 /// Every registered family, in the order `paramaudit families` lists them (and ties in
 /// "which family explains the most tensors" are broken).
-pub static REGISTRY: &[&Family] = &[&bert::FAMILY];
+pub static REGISTRY: &[&Family] = &[&bert::FAMILY, &albert::FAMILY];
 
 /// A step of the ladder from the hand derivation to the stored total. The same keys for
 /// every family (a family shows the ones it declares; the JSON always has them all).
