@@ -209,7 +209,7 @@ pub fn validate(family: &Family, dims: &Dims) -> Result<(), String> {
 
 /// Dimensions from a config, with the family's defaults for absent fields; the symbols
 /// that took a default are returned alongside. A config that sets none of the family's
-/// dimensions is refused.
+/// dimensions is refused, unless its `model_type` is one of the family's.
 pub fn from_config(
     family: &Family,
     config: &ModelConfig,
@@ -220,10 +220,17 @@ pub fn from_config(
             .find(|k| config.fields.get(**k).is_some_and(|v| !v.is_null()))
             .copied()
     };
-    if !family
-        .dims
-        .iter()
-        .any(|d| d.identifying && present(d).is_some())
+    // A config naming one of the family's model types is the family's even when every
+    // dimension takes its default (`{"model_type": "vit"}` is ViT-B/16 at 224 px).
+    let typed = config
+        .model_type
+        .as_deref()
+        .is_some_and(|t| family.model_types.contains(&t));
+    if !typed
+        && !family
+            .dims
+            .iter()
+            .any(|d| d.identifying && present(d).is_some())
     {
         let keys: Vec<&str> = family
             .dims
@@ -326,6 +333,24 @@ mod tests {
         moe: None,
         compiled: std::sync::OnceLock::new(),
     };
+
+    #[test]
+    fn a_config_naming_the_model_type_alone_takes_every_default() {
+        let (d, defaulted) = read(r#"{"model_type": "derived-test"}"#);
+        assert_eq!(
+            (d.get("H"), d.get("D"), d.get("W")),
+            (Some(8), Some(2), Some(16))
+        );
+        assert_eq!(defaulted, vec!["H", "A", "D"]);
+        let config =
+            ModelConfig::parse(std::path::Path::new("c.json"), r#"{"model_type": "other"}"#)
+                .unwrap();
+        let refused = from_config(&DERIVED, &config).unwrap_err().to_string();
+        assert!(
+            refused.contains("none of the derived family's dimensions"),
+            "{refused}"
+        );
+    }
 
     fn read(text: &str) -> (Dims, Vec<&'static str>) {
         let config = ModelConfig::parse(std::path::Path::new("c.json"), text).unwrap();
