@@ -18,6 +18,7 @@ pub mod compiled;
 pub mod deberta;
 pub mod dims;
 pub mod expr;
+pub mod vit;
 
 use std::sync::OnceLock;
 
@@ -29,7 +30,12 @@ pub use dims::Dims;
 
 /// Every registered family, in the order `paramaudit families` lists them (and ties in
 /// "which family explains the most tensors" are broken).
-pub static REGISTRY: &[&Family] = &[&bert::FAMILY, &albert::FAMILY, &deberta::FAMILY];
+pub static REGISTRY: &[&Family] = &[
+    &bert::FAMILY,
+    &albert::FAMILY,
+    &deberta::FAMILY,
+    &vit::FAMILY,
+];
 
 /// A step of the ladder from the hand derivation to the stored total. The same keys for
 /// every family (a family shows the ones it declares; the JSON always has them all).
