@@ -291,12 +291,17 @@ pub fn from_shapes(
     Some((dims, absent))
 }
 
-/// The config key of each symbol in `symbols`, for reports.
+/// The config key of each symbol in `symbols`, for reports: once each, when several
+/// dimensions read one key (ViT's `image_size` as height and width).
 pub fn keys(family: &Family, symbols: &[&'static str]) -> Vec<String> {
-    symbols
-        .iter()
-        .map(|s| family.dim(s).map_or(*s, |d| d.key()).to_string())
-        .collect()
+    let mut keys: Vec<String> = Vec::new();
+    for s in symbols {
+        let key = family.dim(s).map_or(*s, |d| d.key()).to_string();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
 }
 
 #[cfg(test)]
