@@ -331,19 +331,19 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
     let mut steps = vec![line(
         "embeddings (E wide)",
         "(V + P if position_biased_input + T) · E",
-        format!(
-            "({v}{}{}) · {e}",
+        {
+            let mut tables = vec![v.to_string()];
             if absolute {
-                format!(" + {p}")
-            } else {
-                String::new()
-            },
-            if t > 0 {
-                format!(" + {t}")
-            } else {
-                String::new()
+                tables.push(p.to_string());
             }
-        ),
+            if t > 0 {
+                tables.push(t.to_string());
+            }
+            match tables.as_slice() {
+                [only] => format!("{only} · {e}"),
+                _ => format!("({}) · {e}", tables.join(" + ")),
+            }
+        },
         embeddings,
     )];
     if projects {

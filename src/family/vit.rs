@@ -243,7 +243,7 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
         line("[CLS] token", "H", format!("{h}"), cls),
         line(
             "position table (patches + [CLS])",
-            "((S_h / p_h) · (S_w / p_w) + 1) · H",
+            "(⌊S_h / p_h⌋ · ⌊S_w / p_w⌋ + 1) · H",
             format!("{q} · {h}"),
             position,
         ),
