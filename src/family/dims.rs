@@ -177,19 +177,31 @@ fn fill_defaults(
             Default::Value(v) => dims.set(d.symbol, v),
             Default::Flag(b) => dims.set(d.symbol, u64::from(b)),
             Default::Empty => dims.set_list(d.symbol, Vec::new()),
-            Default::Expr(_) => {}
+            Default::Expr(_) | Default::Derived(_) => {}
         }
     }
     for d in family.dims.iter().filter(filled) {
-        if let Default::Expr(text) = value_of(d) {
-            let expr = Expr::parse(text).map_err(|e| e.to_string())?;
-            let v = dims.eval(&expr).ok_or_else(|| {
-                format!(
-                    "`{}` is absent and its default `{text}` has no value for these dimensions",
-                    d.key()
-                )
-            })?;
-            dims.set(d.symbol, v);
+        match value_of(d) {
+            Default::Expr(text) => {
+                let expr = Expr::parse(text).map_err(|e| e.to_string())?;
+                let v = dims.eval(&expr).ok_or_else(|| {
+                    format!(
+                        "`{}` is absent and its default `{text}` has no value for these dimensions",
+                        d.key()
+                    )
+                })?;
+                dims.set(d.symbol, v);
+            }
+            Default::Derived(f) => {
+                let v = f(dims).ok_or_else(|| {
+                    format!(
+                        "`{}` is absent and its derived default has no value for these dimensions",
+                        d.key()
+                    )
+                })?;
+                dims.set(d.symbol, v);
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -313,16 +325,108 @@ fn reported(family: &Family, mut absent: Vec<&'static str>) -> Vec<&'static str>
     absent
 }
 
-/// The config key of each symbol in `symbols`, for reports.
+/// The config key of each symbol in `symbols`, for reports: once each, when several
+/// dimensions read one key (ViT's `image_size` as height and width).
 pub fn keys(family: &Family, symbols: &[&'static str]) -> Vec<String> {
-    symbols
-        .iter()
-        .map(|s| family.dim(s).map_or(*s, |d| d.key()).to_string())
-        .collect()
+    let mut keys: Vec<String> = Vec::new();
+    for s in symbols {
+        let key = family.dim(s).map_or(*s, |d| d.key()).to_string();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::family::{count, range, Derivation, MAX_WIDTH};
+
+    fn floor_heads(d: &Dims) -> Option<u64> {
+        d.get("H")?.checked_div(d.get("A")?)
+    }
+
+    fn doubled(d: &Dims) -> Option<u64> {
+        d.get("H")?.checked_mul(2)
+    }
+
+    static DERIVED: Family = Family {
+        name: "derived",
+        title: "Derived",
+        model_types: &["derived-test"],
+        covers: "",
+        norm: crate::family::Norm::LayerNorm,
+        dims: &[
+            count("H", &["hidden_size"], 8, MAX_WIDTH),
+            count("A", &["num_attention_heads"], 3, MAX_WIDTH),
+            count("D", &["head_dim"], 0, MAX_WIDTH).derived(floor_heads),
+            count("W", &[], 0, MAX_WIDTH).derived(doubled),
+        ],
+        ranges: &[range("layer", "1")],
+        tensors: &[],
+        ladder: &[],
+        claims: &[],
+        validate: |_| Ok(()),
+        derive: |_| None::<Derivation>,
+        moe: None,
+        compiled: std::sync::OnceLock::new(),
+    };
+
+    #[test]
+    fn a_config_naming_the_model_type_alone_takes_every_default() {
+        let (d, defaulted) = read(r#"{"model_type": "derived-test"}"#);
+        assert_eq!(
+            (d.get("H"), d.get("D"), d.get("W")),
+            (Some(8), Some(2), Some(16))
+        );
+        assert_eq!(defaulted, vec!["H", "A", "D"]);
+        let config =
+            ModelConfig::parse(std::path::Path::new("c.json"), r#"{"model_type": "other"}"#)
+                .unwrap();
+        let refused = from_config(&DERIVED, &config).unwrap_err().to_string();
+        assert!(
+            refused.contains("none of the derived family's dimensions"),
+            "{refused}"
+        );
+    }
+
+    fn read(text: &str) -> (Dims, Vec<&'static str>) {
+        let config = ModelConfig::parse(std::path::Path::new("c.json"), text).unwrap();
+        from_config(&DERIVED, &config).unwrap()
+    }
+
+    #[test]
+    fn derived_defaults_apply_when_absent_and_keyless_ones_are_not_listed_as_defaulted() {
+        let (d, defaulted) = read(r#"{"hidden_size": 20, "num_attention_heads": 3}"#);
+        assert_eq!(
+            d.get("D"),
+            Some(6),
+            "floor division, as transformers' H // A"
+        );
+        assert_eq!(d.get("W"), Some(40));
+        assert_eq!(
+            defaulted,
+            vec!["D"],
+            "W has no config key: derived, not defaulted"
+        );
+        let (d, defaulted) = read(r#"{"hidden_size": 20, "head_dim": 5}"#);
+        assert_eq!(
+            d.get("D"),
+            Some(5),
+            "a config value wins over the derived default"
+        );
+        assert_eq!(defaulted, vec!["A"]);
+        let known = BTreeMap::from([("H", 16), ("W", 7)]);
+        let (d, defaulted) = from_shapes(&DERIVED, &known).unwrap();
+        assert_eq!(d.get("W"), Some(7), "a shape reveals a keyless dimension");
+        assert_eq!(d.get("D"), Some(5));
+        assert_eq!(defaulted, vec!["A", "D"]);
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
     use super::*;
 
     fn config(text: &str) -> ModelConfig {

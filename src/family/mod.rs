@@ -12,9 +12,11 @@
 //! registry-wide tests (`tests` below) then hold its closed form equal to its table for
 //! many random dimension sets.
 
+pub mod albert;
 pub mod bart;
 pub mod bert;
 pub mod compiled;
+pub mod deberta;
 pub mod deepseek;
 pub mod dims;
 pub mod distilbert;
@@ -35,6 +37,7 @@ pub mod qwen3;
 pub mod qwen3_moe;
 pub mod roberta;
 pub mod t5;
+pub mod vit;
 
 use std::sync::OnceLock;
 
@@ -53,6 +56,9 @@ pub static REGISTRY: &[&Family] = &[
     &roberta::CAMEMBERT,
     &distilbert::FAMILY,
     &electra::FAMILY,
+    &albert::FAMILY,
+    &deberta::FAMILY,
+    &vit::FAMILY,
     &t5::FAMILY,
     &marian::FAMILY,
     &bart::FAMILY,
@@ -343,6 +349,12 @@ pub enum Default {
     Value(u64),
     /// An expression of other dimensions (`H / A`), evaluated after them.
     Expr(&'static str),
+    /// Computed by the family from other dimensions, for a rule an expression cannot
+    /// write (transformers' floor division `H // A`, a choice between values such as
+    /// DeBERTa's relative-position table size); evaluated with the expressions, in the
+    /// family's order. A dimension with no config keys and this default is derived from
+    /// config values, yet a tensor's shape can still reveal it when there is no config.
+    Derived(fn(&Dims) -> Option<u64>),
     /// A flag's value.
     Flag(bool),
     /// An empty list.
@@ -478,6 +490,13 @@ impl Dim {
     pub const fn default_expr(self, expr: &'static str) -> Dim {
         Dim {
             default: Default::Expr(expr),
+            ..self
+        }
+    }
+    /// Defaults to a value the family computes from other dimensions.
+    pub const fn derived(self, f: fn(&Dims) -> Option<u64>) -> Dim {
+        Dim {
+            default: Default::Derived(f),
             ..self
         }
     }
