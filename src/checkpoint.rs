@@ -24,16 +24,30 @@ pub use crate::format::safetensors::{
 /// Largest shard index read (`model.safetensors.index.json`).
 pub const MAX_INDEX_BYTES: u64 = 100_000_000;
 
-/// One tensor as the header describes it.
+/// One tensor as the checkpoint holds it, in the logical view every stage below uses:
+/// its name as transformers names it, its logical shape and element count. Where the
+/// container stores it otherwise (a GGUF name, one expert of a stacked tensor, packed
+/// quantized blocks), `stored_as` and `stored_elements` say how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tensor {
-    /// Full name as stored, prefix included (`bert.encoder.layer.0...`).
+    /// Full name, prefix included (`bert.encoder.layer.0...`): the stored name, or the
+    /// transformers name a reader translated it to.
     pub name: String,
+    /// What the file stores under another name or form, for display (`blk.0.attn_q.weight`,
+    /// `blk.0.ffn_gate_exps.weight [expert 3 of 8]`, `...q_proj.qweight`); `None` when the
+    /// name and shape are the stored ones.
+    pub stored_as: Option<String>,
+    /// Elements physically stored for it (packed quantized weights hold several logical
+    /// elements per stored element); equal to `elements` otherwise.
+    pub stored_elements: u64,
+    /// Quantization overhead (scales, zero points, group indices, quant states): stored,
+    /// never parameters.
+    pub overhead: bool,
     /// Element type.
     pub dtype: crate::dtype::DType,
     /// Shape; `[]` is a scalar with one element.
     pub shape: Vec<u64>,
-    /// Number of elements (product of the shape).
+    /// Number of logical elements (product of the shape).
     pub elements: u64,
     /// Bytes in the data section.
     pub bytes: u64,
@@ -68,6 +82,8 @@ impl Eq for Mapped {}
 pub struct FileInfo {
     /// Path of the file.
     pub path: PathBuf,
+    /// The container format (`safetensors`, `gguf`, `pytorch`).
+    pub format: &'static str,
     /// Size of the file on disk.
     pub file_bytes: u64,
     /// Length of the header: the JSON header of a safetensors file (its 8-byte length

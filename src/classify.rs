@@ -34,6 +34,8 @@ pub enum Bucket {
     Pooler,
     /// Task and language-model heads.
     Head,
+    /// Quantization overhead: scales, zero points, group indices, quant states.
+    Quantization,
     /// Non-parameter tensors (`position_ids`, causal masks, router score biases).
     Buffer,
     /// Anything no rule recognises.
@@ -42,7 +44,7 @@ pub enum Bucket {
 
 impl Bucket {
     /// Every bucket, in report order.
-    pub const ALL: [Bucket; 11] = [
+    pub const ALL: [Bucket; 12] = [
         Bucket::Embedding,
         Bucket::Attention,
         Bucket::Ffn,
@@ -52,6 +54,7 @@ impl Bucket {
         Bucket::Norm,
         Bucket::Pooler,
         Bucket::Head,
+        Bucket::Quantization,
         Bucket::Buffer,
         Bucket::Other,
     ];
@@ -68,6 +71,7 @@ impl Bucket {
             Bucket::Norm => "norm",
             Bucket::Pooler => "pooler",
             Bucket::Head => "head",
+            Bucket::Quantization => "quantization",
             Bucket::Buffer => "buffer",
             Bucket::Other => "other",
         }
@@ -84,6 +88,8 @@ pub enum Role {
     Bias,
     /// Not a parameter.
     Buffer,
+    /// Quantization overhead: stored for a quantized parameter, not a parameter itself.
+    Overhead,
 }
 
 impl Role {
@@ -93,7 +99,14 @@ impl Role {
             Role::Weight => "weight",
             Role::Bias => "bias",
             Role::Buffer => "buffer",
+            Role::Overhead => "overhead",
         }
+    }
+
+    /// Whether tensors of this role are parameters (weights and biases are; buffers and
+    /// quantization overhead are not).
+    pub fn is_parameter(self) -> bool {
+        matches!(self, Role::Weight | Role::Bias)
     }
 }
 
@@ -137,6 +150,26 @@ fn leaf_role(name: &str) -> Role {
 /// quantised weight, stays a weight). An unmatched integer or boolean tensor is a buffer,
 /// an unmatched float tensor goes to `other`.
 pub fn classify_one(name: &str, dtype: DType, table: Option<&Compiled>) -> Class {
+    classify_name(name, dtype, false, table)
+}
+
+/// Classify one tensor: quantization overhead goes to its own bucket whatever its name;
+/// anything else as [`classify_one`] says.
+pub fn classify_tensor(t: &Tensor, table: Option<&Compiled>) -> Class {
+    classify_name(&t.name, t.dtype, t.overhead, table)
+}
+
+fn classify_name(name: &str, dtype: DType, overhead: bool, table: Option<&Compiled>) -> Class {
+    if overhead {
+        return Class {
+            bucket: Bucket::Quantization,
+            role: Role::Overhead,
+            row: None,
+            part: None,
+            key: None,
+            captures: Vec::new(),
+        };
+    }
     if let Some(m) = table.and_then(|t| t.classify(name)) {
         let row = table.map(|t| t.rows[m.row].row);
         if let Some(row) = row {
@@ -176,7 +209,7 @@ pub fn classify(tensors: Vec<Tensor>, family: Option<&'static Family>) -> Vec<Cl
     tensors
         .into_iter()
         .map(|tensor| {
-            let class = classify_one(&tensor.name, tensor.dtype, table);
+            let class = classify_tensor(&tensor, table);
             Classified { tensor, class }
         })
         .collect()

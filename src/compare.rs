@@ -99,10 +99,16 @@ fn figures(r: &Report) -> Vec<(String, i128)> {
     let mut out = vec![
         ("totals.parameters".to_string(), signed(t.parameters)),
         ("totals.buffers".to_string(), signed(t.buffers)),
+        ("totals.overhead".to_string(), signed(t.overhead)),
         ("totals.tensors".to_string(), signed(t.tensors)),
         ("totals.bytes".to_string(), signed(t.bytes)),
     ];
-    for (b, row) in &r.buckets {
+    // The quantization bucket holds no parameters: `totals.overhead` is its figure.
+    for (b, row) in r
+        .buckets
+        .iter()
+        .filter(|(b, _)| **b != Bucket::Quantization)
+    {
         out.push((
             format!("buckets.{}.parameters", b.name()),
             signed(row.parameters),
@@ -216,6 +222,9 @@ pub struct Expectations {
     /// `totals.buffers`.
     #[serde(default)]
     pub buffers: Option<u64>,
+    /// `totals.overhead`: quantization scales, zero points and indices.
+    #[serde(default)]
+    pub overhead: Option<u64>,
     /// `totals.tensors`.
     #[serde(default)]
     pub tensors: Option<u64>,
@@ -404,6 +413,14 @@ pub fn check(
                     "totals.buffers".into(),
                     signed(v),
                     signed(t.buffers),
+                    Tolerance::default(),
+                );
+            }
+            if let Some(v) = p.overhead {
+                count(
+                    "totals.overhead".into(),
+                    signed(v),
+                    signed(t.overhead),
                     Tolerance::default(),
                 );
             }

@@ -21,7 +21,9 @@ use crate::formula::{DimsSource, Formula, ModelConfig};
 /// Version of every JSON document's layout (inspect, check, diff, verify, formula);
 /// bumped on any incompatible change. 3: families (buckets `norm`, `router`,
 /// `routed_experts`, `shared_experts`; `differences` keyed by ladder step; `heads[].head`
-/// a part name; `formula.parts`).
+/// a part name; `formula.parts`) and formats (`source.files[].format`; the
+/// `quantization` bucket and `overhead` role; `totals.overhead`; `memory.overhead_bytes`
+/// and `bits_per_weight`; `tensors[].stored_as` / `stored_elements` when they differ).
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// The whole report: every figure the renderers show, computed once.
@@ -79,12 +81,20 @@ pub struct SourceReport {
 pub struct FileReport {
     /// Path.
     pub path: String,
+    /// Container format: `safetensors`, `gguf` or `pytorch`.
+    #[serde(default = "safetensors_format")]
+    pub format: String,
     /// Bytes on disk.
     pub bytes: u64,
     /// Header length.
     pub header_bytes: u64,
     /// Tensors in this file.
     pub tensors: usize,
+}
+
+/// Reports written before formats were named read only safetensors.
+fn safetensors_format() -> String {
+    "safetensors".to_string()
 }
 
 /// How the family was chosen.
@@ -121,7 +131,12 @@ pub struct Totals {
     pub parameters: u64,
     /// Elements of buffer tensors (not parameters).
     pub buffers: u64,
-    /// Every stored element, buffers included (what "sum of stored elements" tools print).
+    /// Elements of quantization overhead tensors: scales, zero points, group indices
+    /// (not parameters).
+    #[serde(default)]
+    pub overhead: u64,
+    /// Every element physically stored, buffers and overhead included, packed weights as
+    /// stored (what "sum of stored elements" tools print).
     pub stored_elements: u64,
     /// Number of tensors.
     pub tensors: u64,
@@ -133,10 +148,18 @@ pub struct Totals {
 
 /// The memory the parameters (buffers excluded) take, as stored and at common precisions:
 /// the "will it fit?" figures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
-    /// Bytes of the parameter tensors at their stored dtypes.
+    /// Bytes of the parameter tensors at their stored dtypes (packed quantized weights
+    /// as packed, GGUF blocks with their in-block scales).
     pub stored_bytes: u64,
+    /// Bytes of the quantization overhead tensors (scales, zero points, group indices).
+    #[serde(default)]
+    pub overhead_bytes: u64,
+    /// Bits per parameter as stored: (stored + overhead bytes) · 8 / parameters, to two
+    /// decimals (`null` without parameters).
+    #[serde(default)]
+    pub bits_per_weight: Option<f64>,
     /// At 4 bytes per parameter (fp32).
     pub fp32_bytes: u64,
     /// At 2 bytes per parameter (bf16 / fp16).
@@ -148,9 +171,13 @@ pub struct Memory {
 }
 
 impl Memory {
-    fn of(parameters: u64, stored_bytes: u64) -> Option<Memory> {
+    fn of(parameters: u64, stored_bytes: u64, overhead_bytes: u64) -> Option<Memory> {
+        let bits = u128::from(stored_bytes.checked_add(overhead_bytes)?) * 8;
         Some(Memory {
             stored_bytes,
+            overhead_bytes,
+            bits_per_weight: (parameters > 0)
+                .then(|| (bits as f64 / parameters as f64 * 100.0).round() / 100.0),
             fp32_bytes: parameters.checked_mul(4)?,
             bf16_bytes: parameters.checked_mul(2)?,
             int8_bytes: parameters,
@@ -170,6 +197,10 @@ pub struct BucketRow {
     pub biases: u64,
     /// Buffer elements (only the `buffer` bucket has any).
     pub buffers: u64,
+    /// Quantization overhead elements: scales, zero points, group indices (only the
+    /// `quantization` bucket has any).
+    #[serde(default)]
+    pub overhead: u64,
     /// Tensors.
     pub tensors: u64,
     /// Bytes of tensor data.
@@ -188,9 +219,10 @@ impl BucketRow {
             Role::Weight => &mut self.weights,
             Role::Bias => &mut self.biases,
             Role::Buffer => &mut self.buffers,
+            Role::Overhead => &mut self.overhead,
         };
         *role = role.checked_add(n)?;
-        if t.class.role != Role::Buffer {
+        if t.class.role.is_parameter() {
             self.parameters = self.parameters.checked_add(n)?;
         }
         self.tensors = self.tensors.checked_add(1)?;
@@ -206,7 +238,7 @@ pub struct DtypeRow {
     pub dtype: String,
     /// Tensors.
     pub tensors: u64,
-    /// Elements (buffers included).
+    /// Elements as stored (buffers and overhead included, packed weights as packed).
     pub elements: u64,
     /// Bytes.
     pub bytes: u64,
@@ -409,8 +441,15 @@ pub struct TensorRow {
     pub dtype: String,
     /// Shape.
     pub shape: Vec<u64>,
-    /// Elements.
+    /// Elements (logical: a packed quantized weight counts the weights it holds).
     pub elements: u64,
+    /// Elements physically stored, when they differ from `elements` (packed weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_elements: Option<u64>,
+    /// The stored name or form, when the reader translated it (a GGUF name, one expert of
+    /// a stacked tensor, a packed quantized weight).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_as: Option<String>,
     /// Bytes.
     pub bytes: u64,
 }
@@ -485,19 +524,29 @@ fn totals_of(
         buckets.values().map(|b| b.parameters),
     )?;
     let buffers = s.sum("the buffer total", buckets.values().map(|b| b.buffers))?;
+    let overhead = s.sum("the overhead total", buckets.values().map(|b| b.overhead))?;
+    let overhead_bytes = s.sum(
+        "the overhead bytes",
+        tensors
+            .iter()
+            .filter(|t| t.class.role == Role::Overhead)
+            .map(|t| t.tensor.bytes),
+    )?;
     let parameter_bytes = s.sum(
         "the parameter bytes",
         tensors
             .iter()
-            .filter(|t| t.class.role != Role::Buffer)
+            .filter(|t| t.class.role.is_parameter())
             .map(|t| t.tensor.bytes),
     )?;
     let totals = Totals {
         parameters,
         buffers,
-        stored_elements: parameters
-            .checked_add(buffers)
-            .ok_or_else(|| s.impossible("the stored elements"))?,
+        overhead,
+        stored_elements: s.sum(
+            "the stored elements",
+            tensors.iter().map(|t| t.tensor.stored_elements),
+        )?,
         tensors: count::len(tensors.len()),
         bytes: s.sum("the tensor bytes", tensors.iter().map(|t| t.tensor.bytes))?,
         file_bytes: s.sum(
@@ -505,7 +554,7 @@ fn totals_of(
             checkpoint.files.iter().map(|f| f.file_bytes),
         )?,
     };
-    let memory = Memory::of(parameters, parameter_bytes)
+    let memory = Memory::of(parameters, parameter_bytes, overhead_bytes)
         .ok_or_else(|| s.impossible("the fp32 footprint"))?;
     Ok((totals, memory))
 }
@@ -526,7 +575,7 @@ fn dtypes_of(tensors: &[Classified], s: &Sums) -> Result<Vec<DtypeRow>> {
             .ok_or_else(|| s.impossible("a dtype's tensors"))?;
         row.elements = row
             .elements
-            .checked_add(t.tensor.elements)
+            .checked_add(t.tensor.stored_elements)
             .ok_or_else(|| s.impossible("a dtype's elements"))?;
         row.bytes = row
             .bytes
@@ -542,7 +591,7 @@ fn heads_of(tensors: &[Classified], s: &Sums) -> Result<Vec<HeadRow>> {
     let mut heads: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for t in tensors {
         match t.class.part {
-            Some(p) if Family::is_head(p) && t.class.role != Role::Buffer => {
+            Some(p) if Family::is_head(p) && t.class.role.is_parameter() => {
                 let e = heads.entry(p).or_default();
                 e.0 += 1;
                 e.1 =
@@ -828,6 +877,9 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
             dtype: t.tensor.dtype.to_string(),
             shape: t.tensor.shape.clone(),
             elements: t.tensor.elements,
+            stored_elements: (t.tensor.stored_elements != t.tensor.elements)
+                .then_some(t.tensor.stored_elements),
+            stored_as: t.tensor.stored_as.clone(),
             bytes: t.tensor.bytes,
         })
         .collect();
@@ -875,6 +927,7 @@ fn source_report(
             .iter()
             .map(|f| FileReport {
                 path: f.path.display().to_string(),
+                format: f.format.to_string(),
                 bytes: f.file_bytes,
                 header_bytes: f.header_bytes,
                 tensors: f.tensors,
@@ -971,7 +1024,7 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
         f.expected.iter().map(|e| (e.key.as_str(), e)).collect();
     let mut seen: HashMap<&str, &str> = HashMap::new();
     for t in tensors {
-        let is_parameter = t.class.role != Role::Buffer;
+        let is_parameter = t.class.role.is_parameter();
         let stored = if is_parameter {
             signed(t.tensor.elements)
         } else {

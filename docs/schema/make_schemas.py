@@ -36,11 +36,12 @@ string = {"type": "string"}
 boolean = {"type": "boolean"}
 version = {"const": VERSION}
 BUCKETS = ["embedding", "attention", "ffn", "router", "routed_experts", "shared_experts",
-           "norm", "pooler", "head", "buffer", "other"]
+           "norm", "pooler", "head", "quantization", "buffer", "other"]
 STEPS = ["biases", "norms", "position_tables", "shared_layers", "pooler", "heads",
          "extra_layers", "tied_not_stored", "not_stored", "buffers"]
 bucket = {"enum": BUCKETS}
-role = {"enum": ["weight", "bias", "buffer"]}
+file_format = {"enum": ["safetensors", "gguf", "pytorch"]}
+role = {"enum": ["weight", "bias", "buffer", "overhead"]}
 line = obj({"part": string, "formula": string, "arithmetic": string, "value": signed})
 addition = obj({"step": {"enum": STEPS}, "of": nullable(string), "part": string,
                 "formula": string, "arithmetic": string, "value": signed})
@@ -52,6 +53,7 @@ dims_source = {"oneOf": [
     obj({"kind": {"const": "config"}, "path": string, "defaulted": arr(string)}),
     obj({"kind": {"const": "inferred"}, "defaulted": arr(string)})]}
 bucket_row = obj({"parameters": count, "weights": count, "biases": count, "buffers": count,
+                  "overhead": count,
                   "tensors": count, "bytes": count, "expected": nullable(count),
                   "difference": nullable(signed)})
 finding = obj({"kind": {"enum": ["missing", "unexpected", "shape_mismatch"]}, "tensor": string,
@@ -69,20 +71,21 @@ report = schema("report", "paramaudit inspect report",
                 {**obj({
                     "schema_version": version,
                     "source": obj({"spec": string, "layout": {"enum": ["single", "sharded"]},
-                                   "files": arr(obj({"path": string, "bytes": count,
+                                   "files": arr(obj({"path": string, "format": file_format, "bytes": count,
                                                      "header_bytes": count, "tensors": count})),
                                    "index": nullable(string), "config": nullable(string),
                                    "header_only": boolean}),
                     "family": nullable(obj({"name": string, "title": string,
                                             "selected_by": {"enum": ["config", "flag", "tensors"]},
                                             "norm": string, "recognised": count})),
-                    "totals": obj({k: count for k in ["parameters", "buffers", "stored_elements",
+                    "totals": obj({k: count for k in ["parameters", "buffers", "overhead", "stored_elements",
                                                       "tensors", "bytes", "file_bytes"]}),
                     "buckets": obj({b: {"$ref": "#/$defs/bucket_row"} for b in BUCKETS}),
                     "dtypes": arr(obj({"dtype": string, "tensors": count, "elements": count,
                                        "bytes": count})),
-                    "memory": obj({k: count for k in ["stored_bytes", "fp32_bytes", "bf16_bytes",
-                                                      "int8_bytes", "int4_bytes"]}),
+                    "memory": obj({**{k: count for k in ["stored_bytes", "overhead_bytes", "fp32_bytes",
+                                                         "bf16_bytes", "int8_bytes", "int4_bytes"]},
+                                   "bits_per_weight": nullable({"type": "number", "minimum": 0})}),
                     "heads": arr(obj({"head": string, "tensors": count, "parameters": count,
                                       "expected": nullable(count)})),
                     "formula": nullable(obj({"family": string, "dims": dims, "dims_line": string,
@@ -99,7 +102,10 @@ report = schema("report", "paramaudit inspect report",
                     "notes": arr(string),
                     "tensors": arr(obj({"name": string, "file": string, "bucket": bucket,
                                         "role": role, "dtype": string, "shape": arr(count),
-                                        "elements": count, "bytes": count})),
+                                        "elements": count, "stored_elements": count,
+                                        "stored_as": string, "bytes": count},
+                                       required=["name", "file", "bucket", "role", "dtype",
+                                                 "shape", "elements", "bytes"])),
                 }), "$defs": {"bucket_row": bucket_row, "finding": finding}})
 
 failure = schema("failure", "paramaudit inspect failure",
@@ -144,7 +150,7 @@ vbucket = obj({k: count for k in ["tensors", "elements", "nan", "inf", "zeros", 
 verify = schema("verify", "paramaudit verify", "`paramaudit verify MODEL --format json`.",
                 obj({"schema_version": version, "spec": string, "passed": boolean,
                      "allow_nonfinite": boolean, "bytes": count,
-                     "files": arr(obj({"path": string, "bytes": count,
+                     "files": arr(obj({"path": string, "format": file_format, "bytes": count,
                                        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                                        "expected": nullable(string),
                                        "expected_from": nullable({"enum": ["hub_cache", "flag", "expectations"]}),

@@ -456,6 +456,9 @@ pub(crate) mod tests {
                     .collect();
                 let elements = shape.iter().product();
                 crate::checkpoint::Tensor {
+                    stored_as: None,
+                    stored_elements: elements,
+                    overhead: false,
                     name: name.clone(),
                     dtype: safetensors::Dtype::F32.into(),
                     shape,

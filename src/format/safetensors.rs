@@ -143,6 +143,7 @@ pub fn parse(
     }
     let info = FileInfo {
         path: PathBuf::new(),
+        format: "safetensors",
         file_bytes,
         header_bytes: original_header,
         data_start: 8 + header_len,
@@ -354,6 +355,9 @@ fn validate(
             });
         }
         tensors.push(Tensor {
+            stored_as: None,
+            stored_elements: elements,
+            overhead: false,
             name,
             dtype: dtype.into(),
             shape,

@@ -207,7 +207,7 @@ fn present_parts(
     let table = family.compiled();
     let mut parts: BTreeSet<&'static str> = tensors
         .iter()
-        .filter(|t| t.class.role != crate::classify::Role::Buffer)
+        .filter(|t| t.class.role.is_parameter())
         .filter_map(|t| t.class.part)
         .filter(|p| *p != BACKBONE)
         .collect();

@@ -242,15 +242,14 @@ pub fn heading(report: &Report) -> Vec<String> {
         count(t.stored_elements),
         count(t.bytes)
     ));
-    let m = &report.memory;
-    lines.push(format!(
-        "memory of the parameters: {} as stored · fp32 {} · bf16 {} · int8 {} · 4-bit {}",
-        human_bytes(m.stored_bytes),
-        human_bytes(m.fp32_bytes),
-        human_bytes(m.bf16_bytes),
-        human_bytes(m.int8_bytes),
-        human_bytes(m.int4_bytes)
-    ));
+    if t.overhead > 0 {
+        lines.push(format!(
+            "quantization overhead: {} elements in {} bytes (scales, zero points, indices; not parameters)",
+            count(t.overhead),
+            count(report.memory.overhead_bytes)
+        ));
+    }
+    lines.push(memory_line(&report.memory));
     if let Some(f) = &report.formula {
         let from = match &f.dims_source {
             DimsSource::Config { path, .. } => format!("from {}", path.display()),
@@ -269,6 +268,33 @@ pub fn heading(report: &Report) -> Vec<String> {
         }
     }
     lines
+}
+
+/// What the parameters take as stored (with bits per weight) and at common precisions.
+fn memory_line(m: &crate::reconcile::Memory) -> String {
+    // Bits per weight say something only when not every parameter has one float width.
+    let mixed = m
+        .bits_per_weight
+        .filter(|b| m.overhead_bytes > 0 || b.fract() != 0.0);
+    let stored = match (m.overhead_bytes, mixed) {
+        (0, Some(b)) => format!(
+            "{} as stored ({b:.2} bits per weight)",
+            human_bytes(m.stored_bytes)
+        ),
+        (o, Some(b)) => format!(
+            "{} as stored + {} overhead ({b:.2} bits per weight)",
+            human_bytes(m.stored_bytes),
+            human_bytes(o)
+        ),
+        (_, None) => format!("{} as stored", human_bytes(m.stored_bytes)),
+    };
+    format!(
+        "memory of the parameters: {stored} · fp32 {} · bf16 {} · int8 {} · 4-bit {}",
+        human_bytes(m.fp32_bytes),
+        human_bytes(m.bf16_bytes),
+        human_bytes(m.int8_bytes),
+        human_bytes(m.int4_bytes)
+    )
 }
 
 /// `defaults (absent from config.json): num_labels=2, tie_word_embeddings=true`, when any
@@ -294,11 +320,12 @@ pub fn defaults_line(
     Some(format!("defaults ({from}): {}", items.join(", ")))
 }
 
-/// Buckets every report shows; the mixture-of-experts ones only when they hold something.
+/// Buckets every report shows; the mixture-of-experts and quantization ones only when
+/// they hold something.
 fn shown(bucket: Bucket, stored: u64, expected: Option<u64>) -> bool {
     !matches!(
         bucket,
-        Bucket::Router | Bucket::RoutedExperts | Bucket::SharedExperts
+        Bucket::Router | Bucket::RoutedExperts | Bucket::SharedExperts | Bucket::Quantization
     ) || stored > 0
         || expected.is_some_and(|e| e > 0)
 }
@@ -326,6 +353,14 @@ pub fn all(report: &Report, options: super::Options) -> Vec<Section> {
 
 /// Per-bucket figures with a TOTAL row.
 pub fn buckets(report: &Report) -> Section {
+    // Quantization overhead shares the column of the other elements that are not
+    // parameters.
+    let quantized = report.totals.overhead > 0;
+    let not_parameters = if quantized {
+        "buffers/overhead"
+    } else {
+        "buffers"
+    };
     let mut s = section(
         "Parameters by bucket",
         &[
@@ -333,7 +368,7 @@ pub fn buckets(report: &Report) -> Section {
             ("parameters", true),
             ("weights", true),
             ("biases", true),
-            ("buffers", true),
+            (not_parameters, true),
             ("tensors", true),
             ("expected", true),
             ("difference", true),
@@ -353,7 +388,7 @@ pub fn buckets(report: &Report) -> Section {
                 count(r.parameters),
                 count(r.weights),
                 count(r.biases),
-                count(r.buffers),
+                count(r.buffers.saturating_add(r.overhead)),
                 count(r.tensors),
                 maybe(r.expected),
                 maybe_signed(r.difference),
@@ -371,7 +406,7 @@ pub fn buckets(report: &Report) -> Section {
         count(t.parameters),
         sum(|r| r.weights),
         sum(|r| r.biases),
-        count(t.buffers),
+        count(t.buffers.saturating_add(t.overhead)),
         count(t.tensors),
         maybe(report.formula.as_ref().map(|f| f.expected_total)),
         maybe_signed(report.differences.as_ref().map(|d| d.unexplained)),
@@ -519,6 +554,10 @@ pub fn tensors(report: &Report) -> Section {
         ("shape", false),
         ("elements", true),
     ];
+    let translated = report.tensors.iter().any(|t| t.stored_as.is_some());
+    if translated {
+        columns.push(("stored as", false));
+    }
     if sharded {
         columns.push(("file", false));
     }
@@ -540,12 +579,26 @@ pub fn tensors(report: &Report) -> Section {
             shape,
             count(t.elements),
         ];
+        if translated {
+            row.push(stored_as(t));
+        }
         if sharded {
             row.push(t.file.clone());
         }
         s.rows.push(row);
     }
     s
+}
+
+/// The stored form of a tensor a reader translated, with its stored element count when
+/// packing changed it.
+fn stored_as(t: &crate::reconcile::TensorRow) -> String {
+    match (&t.stored_as, t.stored_elements) {
+        (Some(name), Some(n)) => format!("{name} ({} elements)", count(n)),
+        (Some(name), None) => name.clone(),
+        (None, Some(n)) => format!("{} elements", count(n)),
+        (None, None) => String::new(),
+    }
 }
 
 /// The `formula` command: the hand derivation, what it leaves out, and model totals.
@@ -673,6 +726,8 @@ pub fn diff(d: &crate::compare::Diff) -> Vec<Section> {
             "buckets.router.",
             "buckets.routed_experts.",
             "buckets.shared_experts.",
+            "buckets.quantization.",
+            "totals.overhead",
             "differences.norms",
             "differences.position_tables",
             "differences.shared_layers",

@@ -48,6 +48,8 @@ pub enum HashSource {
 pub struct FileIntegrity {
     /// Path.
     pub path: String,
+    /// Container format: `safetensors`, `gguf` or `pytorch`.
+    pub format: String,
     /// Bytes.
     pub bytes: u64,
     /// sha256 of the whole file.
@@ -400,6 +402,7 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
         };
         files.push(FileIntegrity {
             path: f.path.display().to_string(),
+            format: f.format.to_string(),
             bytes,
             matches: want.as_ref().map(|w| *w == sha256),
             sha256,

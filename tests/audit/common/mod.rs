@@ -95,6 +95,7 @@ pub struct Source {
 pub struct Totals {
     pub parameters: u64,
     pub buffers: u64,
+    pub overhead: u64,
     pub stored_elements: u64,
     pub tensors: u64,
     pub bytes: u64,
@@ -113,6 +114,7 @@ pub struct Buckets {
     pub norm: Bucket,
     pub pooler: Bucket,
     pub head: Bucket,
+    pub quantization: Bucket,
     pub buffer: Bucket,
     pub other: Bucket,
 }
@@ -123,6 +125,7 @@ pub struct Bucket {
     pub weights: u64,
     pub biases: u64,
     pub buffers: u64,
+    pub overhead: u64,
     pub tensors: u64,
     pub bytes: u64,
     pub expected: Option<u64>,
