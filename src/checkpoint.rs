@@ -102,6 +102,9 @@ pub struct FileInfo {
     pub header_only: bool,
     /// The file's memory map (`None` for headers read remotely).
     pub mapped: Option<Mapped>,
+    /// A transformers-style config the reader derived from the file's own metadata
+    /// (GGUF's `{arch}.*` keys), used when no config.json is given.
+    pub config: Option<serde_json::Value>,
 }
 
 /// What the index of a sharded checkpoint declares.
@@ -149,6 +152,7 @@ impl Checkpoint {
                 })
             }
             Layout::Sharded(index) => open_sharded(index),
+            Layout::Files(paths) => open_files(paths),
             Layout::Remote(remote) => open_remote(remote),
         }
     }
@@ -393,6 +397,49 @@ fn open_remote(remote: &RemoteHeaders) -> Result<Checkpoint> {
     };
     checkpoint.header_only = true;
     Ok(checkpoint)
+}
+
+/// Files that make one checkpoint without an index (GGUF splits): every tensor in
+/// exactly one of them.
+fn open_files(paths: &[PathBuf]) -> Result<Checkpoint> {
+    let mut files = Vec::with_capacity(paths.len());
+    let mut tensors = Vec::new();
+    let mut holder: HashMap<String, usize> = HashMap::new();
+    for (i, path) in paths.iter().enumerate() {
+        let (info, file_tensors) = open_file(path, i)?;
+        for t in &file_tensors {
+            if let Some(&other) = holder.get(&t.name) {
+                return Err(Error::Index {
+                    path: path.clone(),
+                    message: format!(
+                        "tensor `{}` is also stored in {}",
+                        t.name,
+                        paths[other].display()
+                    ),
+                });
+            }
+            holder.insert(t.name.clone(), i);
+        }
+        files.push(info);
+        tensors.extend(file_tensors);
+    }
+    sort_tensors(&mut tensors);
+    Ok(Checkpoint {
+        header_only: files.iter().any(|f| f.header_only),
+        files,
+        tensors,
+        index: None,
+        warnings: Vec::new(),
+    })
+}
+
+impl Checkpoint {
+    /// The config the first file derived from its own metadata, if any (GGUF).
+    pub fn embedded_config(&self) -> Option<(&Path, &serde_json::Value)> {
+        self.files
+            .iter()
+            .find_map(|f| f.config.as_ref().map(|c| (f.path.as_path(), c)))
+    }
 }
 
 fn open_sharded(index_path: &Path) -> Result<Checkpoint> {

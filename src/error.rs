@@ -80,6 +80,17 @@ pub enum Error {
         /// What the file is, from its first bytes.
         what: String,
     },
+    /// A GGUF or PyTorch file is malformed, or holds what paramaudit refuses to run (a
+    /// pickle calling anything outside torch's `weights_only` allowlist).
+    #[error("{}: {format}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Its format (`GGUF`, `PyTorch`).
+        format: &'static str,
+        /// What is wrong, with the byte offset where one helps.
+        message: String,
+    },
     /// Figures that cannot be right: counts whose sum or product exceeds 64 bits.
     #[error("{}: {message}", path.display())]
     Impossible {

@@ -136,13 +136,22 @@ fn choose_family(
 
 /// Open and validate a resolved source, choose its family and classify its tensors.
 pub fn open_classified(resolved: &Resolved, options: &Options) -> Result<Opened> {
-    let config = resolved
+    let given = resolved
         .config
         .as_deref()
         .map(ModelConfig::read)
         .transpose()?;
     let mut checkpoint = Checkpoint::open(&resolved.layout)?;
     let mut notes = Vec::new();
+    let config = match given {
+        Some(c) => Some(c),
+        None => embedded_config(&checkpoint, &mut notes)?,
+    };
+    checkpoint.tensors = format::quant::to_logical(
+        std::mem::take(&mut checkpoint.tensors),
+        config.as_ref(),
+        &mut notes,
+    )?;
     let names: Vec<&str> = checkpoint.tensors.iter().map(|t| t.name.as_str()).collect();
     let (family, formula_allowed) = choose_family(&names, config.as_ref(), options, &mut notes)?;
     let tensors = classify::classify(
@@ -157,6 +166,23 @@ pub fn open_classified(resolved: &Resolved, options: &Options) -> Result<Opened>
         notes,
         formula_allowed,
     })
+}
+
+/// The config a format reader derived from the file's own metadata (GGUF), when no
+/// config.json was given.
+fn embedded_config(
+    checkpoint: &Checkpoint,
+    notes: &mut Vec<String>,
+) -> Result<Option<ModelConfig>> {
+    let Some((path, value)) = checkpoint.embedded_config() else {
+        return Ok(None);
+    };
+    let config = ModelConfig::from_value(path, value.clone())?;
+    notes.push(format!(
+        "dimensions from the metadata of {}, translated to transformers' config keys",
+        source::file_name(path)
+    ));
+    Ok(Some(config))
 }
 
 /// Run the whole pipeline on a resolved source and return the report.

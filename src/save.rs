@@ -104,6 +104,14 @@ pub fn save_headers(resolved: &Resolved, dir: &Path) -> Result<Vec<PathBuf>> {
             }
             index_text = Some(std::fs::read(index).map_err(|e| Error::io(index, e))?);
         }
+        Layout::Files(paths) => {
+            return Err(Error::Usage(format!(
+                "--save-header saves safetensors headers; {} is a split GGUF checkpoint",
+                paths
+                    .first()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            )))
+        }
         Layout::Remote(remote) => {
             for f in &remote.files {
                 headers.push(Header {

@@ -3,6 +3,7 @@
 //! format's facts carried as data. A format no reader handles is named, so the user
 //! learns what they have.
 
+pub mod quant;
 pub mod safetensors;
 
 use std::fs::File;

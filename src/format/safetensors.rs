@@ -152,6 +152,7 @@ pub fn parse(
         metadata: raw.metadata,
         header_only: saved.is_some(),
         mapped: None,
+        config: None,
     };
     Ok((info, tensors))
 }

@@ -48,6 +48,16 @@ impl ModelConfig {
         };
         let value: Value =
             serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        Self::from_value(path, value)
+    }
+
+    /// A config from parsed JSON (a config.json, or the config a format reader derived
+    /// from a file's own metadata); `path` is used in messages.
+    pub fn from_value(path: &Path, value: Value) -> Result<ModelConfig> {
+        let bad = |message: String| Error::Config {
+            path: path.to_path_buf(),
+            message,
+        };
         let Value::Object(fields) = value else {
             return Err(bad("not a JSON object".to_string()));
         };

@@ -86,6 +86,9 @@ pub enum Layout {
     Single(PathBuf),
     /// `model.safetensors.index.json` naming the shards beside it.
     Sharded(PathBuf),
+    /// Several files that together make one checkpoint without an index (GGUF splits
+    /// `-00001-of-00003.gguf`), in order.
+    Files(Vec<PathBuf>),
     /// Headers read remotely with ranged requests; the weights were never downloaded.
     Remote(RemoteHeaders),
 }

@@ -190,7 +190,7 @@ fn directories_and_paths_without_a_checkpoint_are_rejected() {
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains(
-            "empty: no model.safetensors or model.safetensors.index.json in this directory"
+            "empty: no checkpoint in this directory (looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin"
         ),
         "{}",
         out.stderr
@@ -202,7 +202,34 @@ fn directories_and_paths_without_a_checkpoint_are_rejected() {
     let out = run(t, &["inspect", bin_only.to_str().unwrap()]);
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("only pytorch_model.bin"),
+        out.stderr
+            .contains("bin-only/pytorch_model.bin: file is 1 bytes long"),
+        "{}",
+        out.stderr
+    );
+
+    let two = t.join("two-ggufs");
+    std::fs::create_dir(&two).unwrap();
+    std::fs::write(two.join("a-Q4_0.gguf"), b"GGUF").unwrap();
+    std::fs::write(two.join("a-Q8_0.gguf"), b"GGUF").unwrap();
+    let out = run(t, &["inspect", two.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("several candidate checkpoints: a-Q4_0.gguf, a-Q8_0.gguf; name one file"),
+        "{}",
+        out.stderr
+    );
+
+    let split = t.join("split");
+    std::fs::create_dir(&split).unwrap();
+    std::fs::write(split.join("m-00001-of-00003.gguf"), b"GGUF").unwrap();
+    std::fs::write(split.join("m-00003-of-00003.gguf"), b"GGUF").unwrap();
+    let out = run(t, &["inspect", split.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("split GGUF `m` has 3 parts but m-00002-of-00003.gguf is missing"),
         "{}",
         out.stderr
     );
