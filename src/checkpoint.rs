@@ -2,7 +2,9 @@
 //! ([`crate::format`]), and the shards of a sharded checkpoint merged into one list of
 //! tensors. Whatever the container, the stages downstream see the same [`Tensor`] list.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::fastmap::{Map, Set};
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -189,7 +191,7 @@ impl<'de> Deserialize<'de> for UniqueMap {
                 self,
                 mut map: A,
             ) -> std::result::Result<UniqueMap, A::Error> {
-                let mut seen = HashSet::new();
+                let mut seen = Set::default();
                 let mut out = UniqueMap {
                     entries: Vec::new(),
                     duplicate: None,
@@ -286,55 +288,32 @@ impl ShardIndex {
         Self::parse(path, &text)
     }
 
-    /// Open every shard with `open(name, file_index)` and merge them, checking that every
-    /// tensor of the index is found exactly once, in the shard the index names.
+    /// Open every shard with `open(name, file_index)` (in parallel) and merge them,
+    /// checking that every tensor of the index is found exactly once, in the shard the
+    /// index names. Errors are reported for the first failing shard in index order.
     pub fn merge(
         self,
-        mut open: impl FnMut(&str, usize) -> Result<(FileInfo, Vec<Tensor>)>,
+        open: impl Fn(&str, usize) -> Result<(FileInfo, Vec<Tensor>)> + Sync,
     ) -> Result<Checkpoint> {
+        use rayon::prelude::*;
         let bad = |message: String| Error::Index {
             path: self.path.clone(),
             message,
         };
-        let mut files = Vec::with_capacity(self.shards.len());
-        let mut tensors = Vec::new();
-        let mut holder: HashMap<String, usize> = HashMap::new();
-        for (i, shard) in self.shards.iter().enumerate() {
-            let (info, shard_tensors) = open(shard, i)?;
-            for t in &shard_tensors {
-                if let Some(&other) = holder.get(&t.name) {
-                    return Err(bad(format!(
-                        "tensor `{}` is stored in both `{}` and `{shard}`",
-                        t.name, self.shards[other]
-                    )));
-                }
-                holder.insert(t.name.clone(), i);
-            }
+        let parts: Vec<(FileInfo, Vec<Tensor>)> = self
+            .shards
+            .par_iter()
+            .enumerate()
+            .map(|(i, shard)| open(shard, i))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect::<Result<_>>()?;
+        self.check_holders(&parts).map_err(bad)?;
+        let mut files = Vec::with_capacity(parts.len());
+        let mut tensors = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+        for (info, shard_tensors) in parts {
             files.push(info);
             tensors.extend(shard_tensors);
-        }
-        let listed: HashSet<&str> = self.entries.iter().map(|(k, _)| k.as_str()).collect();
-        for (name, shard) in &self.entries {
-            match holder.get(name) {
-                Some(&i) if &self.shards[i] == shard => {}
-                Some(&i) => {
-                    return Err(bad(format!(
-                        "tensor `{name}` is mapped to `{shard}` but stored in `{}`",
-                        self.shards[i]
-                    )))
-                }
-                None => {
-                    return Err(bad(format!(
-                        "tensor `{name}` is mapped to `{shard}` but that shard does not hold it"
-                    )))
-                }
-            }
-        }
-        if let Some(t) = tensors.iter().find(|t| !listed.contains(t.name.as_str())) {
-            return Err(bad(format!(
-                "shard `{}` holds tensor `{}` that the index does not list",
-                self.shards[t.file], t.name
-            )));
         }
         let mut warnings = Vec::new();
         let data = crate::count::sum(files.iter().map(|f| f.data_bytes));
@@ -354,6 +333,51 @@ impl ShardIndex {
             index: Some(self.info),
             warnings,
         })
+    }
+
+    /// Every tensor stored once, in the shard the index names, and listed by it.
+    fn check_holders(&self, parts: &[(FileInfo, Vec<Tensor>)]) -> std::result::Result<(), String> {
+        let count = parts.iter().map(|p| p.1.len()).sum();
+        let mut holder: Map<&str, usize> = Map::with_capacity_and_hasher(count, Default::default());
+        for (i, (_, shard_tensors)) in parts.iter().enumerate() {
+            for t in shard_tensors {
+                if let Some(other) = holder.insert(&t.name, i) {
+                    return Err(format!(
+                        "tensor `{}` is stored in both `{}` and `{}`",
+                        t.name, self.shards[other], self.shards[i]
+                    ));
+                }
+            }
+        }
+        for (name, shard) in &self.entries {
+            match holder.remove(name.as_str()) {
+                Some(i) if &self.shards[i] == shard => {}
+                Some(i) => {
+                    return Err(format!(
+                        "tensor `{name}` is mapped to `{shard}` but stored in `{}`",
+                        self.shards[i]
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "tensor `{name}` is mapped to `{shard}` but that shard does not hold it"
+                    ))
+                }
+            }
+        }
+        // What is left is stored but not listed: name the first in shard order.
+        let unlisted = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| p.1.iter().map(move |t| (i, t)))
+            .find(|(_, t)| holder.contains_key(t.name.as_str()));
+        match unlisted {
+            Some((i, t)) => Err(format!(
+                "shard `{}` holds tensor `{}` that the index does not list",
+                self.shards[i], t.name
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -404,7 +428,7 @@ fn open_remote(remote: &RemoteHeaders) -> Result<Checkpoint> {
 fn open_files(paths: &[PathBuf]) -> Result<Checkpoint> {
     let mut files = Vec::with_capacity(paths.len());
     let mut tensors = Vec::new();
-    let mut holder: HashMap<String, usize> = HashMap::new();
+    let mut holder: Map<String, usize> = Map::default();
     for (i, path) in paths.iter().enumerate() {
         let (info, file_tensors) = open_file(path, i)?;
         for t in &file_tensors {

@@ -33,7 +33,14 @@ pub fn len(n: usize) -> u64 {
 /// rest byte by byte; equal-valued numbers with different zero padding fall back to the
 /// plain order so the result is total.
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    // Names share long prefixes (`model.layers.12.mlp.experts.`): skip the common bytes,
+    // backing up to the start of a number they end inside, then compare the rest.
+    let common = a.bytes().zip(b.bytes()).take_while(|(p, q)| p == q).count();
+    let start = a.as_bytes()[..common]
+        .iter()
+        .rposition(|c| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    let (mut x, mut y) = (&a.as_bytes()[start..], &b.as_bytes()[start..]);
     loop {
         match (x.first(), y.first()) {
             (None, None) => return a.cmp(b),
@@ -100,5 +107,51 @@ mod tests {
         );
         let huge = "x.184467440737095516150";
         assert_eq!(natural_cmp(huge, "x.9"), Ordering::Greater);
+    }
+
+    /// The comparison as first written, without the common-prefix shortcut.
+    fn reference(a: &str, b: &str) -> Ordering {
+        let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+        loop {
+            match (x.first(), y.first()) {
+                (None, None) => return a.cmp(b),
+                (None, Some(_)) => return Ordering::Less,
+                (Some(_), None) => return Ordering::Greater,
+                (Some(p), Some(q)) if p.is_ascii_digit() && q.is_ascii_digit() => {
+                    let i = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                    let j = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                    let (dx, dy) = (trim_zeros(&x[..i]), trim_zeros(&y[..j]));
+                    let by_value = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(dy));
+                    if by_value != Ordering::Equal {
+                        return by_value;
+                    }
+                    x = &x[i..];
+                    y = &y[j..];
+                }
+                (Some(p), Some(q)) if p != q => return p.cmp(q),
+                _ => {
+                    x = &x[1..];
+                    y = &y[1..];
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_prefix_shortcut_orders_like_the_plain_comparison() {
+        let parts = ["a", "1", "10", "01", "2", ".", "x", "009", "", "b1"];
+        let mut names = Vec::new();
+        for p in parts {
+            for q in parts {
+                for r in parts {
+                    names.push(format!("{p}{q}{r}"));
+                }
+            }
+        }
+        for a in &names {
+            for b in &names {
+                assert_eq!(natural_cmp(a, b), reference(a, b), "{a:?} vs {b:?}");
+            }
+        }
     }
 }

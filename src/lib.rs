@@ -27,6 +27,7 @@ pub mod count;
 pub mod dtype;
 pub mod error;
 pub mod family;
+pub mod fastmap;
 pub mod format;
 pub mod formula;
 pub mod hash;

@@ -6,7 +6,9 @@
 //! add up to `differences.unexplained`. The ladder climbs from the family's hand
 //! derivation to the stored total through the steps the family declares.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::fastmap::{Map, Set};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -295,7 +297,7 @@ pub struct Active {
 
 /// Active parameters from the expected tensors: all of them for a dense family; for a
 /// mixture of experts, `num_parameters` minus the routed experts a token does not use.
-fn active_of(f: &Formula, num_parameters: u64, stored: &HashSet<&str>, s: &Sums) -> Result<Active> {
+fn active_of(f: &Formula, num_parameters: u64, stored: &Set<&str>, s: &Sums) -> Result<Active> {
     let Some(moe) = f.family.moe else {
         return Ok(Active {
             parameters: num_parameters,
@@ -623,7 +625,7 @@ fn row_of(f: &Formula, e: &crate::family::compiled::Expanded) -> &'static crate:
 fn counts_as_stored(
     f: &Formula,
     e: &crate::family::compiled::Expanded,
-    stored: &HashSet<&str>,
+    stored: &Set<&str>,
 ) -> bool {
     let row = row_of(f, e);
     match row.kind {
@@ -644,7 +646,7 @@ fn is_extra_layer(row: &crate::family::Row) -> bool {
 /// The ladder steps' counts from the expected tensors.
 fn step_counts(
     f: &Formula,
-    stored: &HashSet<&str>,
+    stored: &Set<&str>,
     buffers: u64,
     s: &Sums,
 ) -> Result<(Differences, u64, i128)> {
@@ -681,7 +683,7 @@ fn ladder_rows(
     d: &Differences,
     parameters: u64,
     tensors: &[Classified],
-    stored: &HashSet<&str>,
+    stored: &Set<&str>,
 ) -> Vec<LadderRow> {
     let mut rows = Vec::new();
     let mut total = 0i128;
@@ -811,7 +813,7 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
     let mut differences = None;
     let mut ladder = Vec::new();
     if let Some(f) = formula {
-        let stored: HashSet<&str> = tensors
+        let stored: Set<&str> = tensors
             .iter()
             .filter_map(|t| t.class.key.as_deref())
             .collect();
@@ -1020,9 +1022,9 @@ fn why_unexpected(f: &Formula, t: &Classified) -> String {
 /// finding. Findings add up to `unexplained`.
 fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let expected: HashMap<&str, &crate::family::compiled::Expanded> =
+    let expected: Map<&str, &crate::family::compiled::Expanded> =
         f.expected.iter().map(|e| (e.key.as_str(), e)).collect();
-    let mut seen: HashMap<&str, &str> = HashMap::new();
+    let mut seen: Map<&str, &str> = Map::default();
     for t in tensors {
         let is_parameter = t.class.role.is_parameter();
         let stored = if is_parameter {

@@ -4,7 +4,9 @@
 //! the suffixes of its name, allocation-free, and checks the few candidate rows; the
 //! expected tensors are spelled out from the same rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fastmap::Map;
 
 use super::expr::Expr;
 use super::{Dims, Family, Range, Row, RowKind, BACKBONE};
@@ -39,7 +41,7 @@ pub struct Compiled {
     /// Parsed range bounds, in the family's order.
     ranges: Vec<(Expr, Expr)>,
     /// Template hash of a suffix -> candidate rows (most specific first).
-    index: HashMap<u64, Vec<usize>>,
+    index: Map<u64, Vec<usize>>,
     /// Pattern lengths in segments, longest first.
     lengths: Vec<usize>,
 }
@@ -139,7 +141,7 @@ impl Compiled {
                 .unwrap_or_else(|e| panic!("{}: `{}`: {e}", family.name, row.pattern));
             rows.push(CompiledRow { row, segs, shape });
         }
-        let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut index: Map<u64, Vec<usize>> = Map::default();
         let mut lengths: Vec<usize> = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             let n = r.segs.len();

@@ -7,7 +7,9 @@
 //! accepts too. Only the first page(s) of the memory map are touched: the data pages are
 //! never read, so inspecting a 400 GB model costs what its header costs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::fastmap::Set;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -248,7 +250,7 @@ impl<'de> Deserialize<'de> for RawHeader {
                 self,
                 mut map: A,
             ) -> std::result::Result<RawHeader, A::Error> {
-                let mut seen = HashSet::new();
+                let mut seen = Set::default();
                 let mut header = RawHeader {
                     metadata: BTreeMap::new(),
                     entries: Vec::new(),

@@ -93,3 +93,25 @@ fn released_gpt2_layout_reconciles_with_its_causal_mask_buffers() {
         assert_eq!(v["formula"]["num_parameters"], 124_439_808, "{name}");
     }
 }
+
+/// The synthetic 1-trillion-parameter dense decoder (tests/audit/common/layout.rs
+/// `one_t`) in 1,000 shards of 2 to 3 tensors: every shard opened, nothing unexplained.
+/// Per layer 4·H² + 3·H·I + 2·H = 603,979,776 + 2,604,662,784 + 24,576 = 3,208,667,136;
+/// · 311 layers = 997,895,479,296; embeddings and LM head 2 · 128,256 · 12,288 =
+/// 3,152,019,456; final norm 12,288: 1,001,047,511,040 parameters in 2,802 tensors.
+#[test]
+fn a_one_trillion_parameter_layout_in_1000_shards_reconciles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("1t");
+    let tensors = layout::one_t();
+    assert_eq!(tensors.len(), 2_802);
+    layout::write_sharded(&dir, &tensors, 1000);
+    std::fs::write(dir.join("config.json"), layout::one_t_config()).unwrap();
+    let r = inspect_json(tmp.path(), &dir, &[]);
+    assert_eq!(r.source.files.len(), 1000);
+    assert_eq!(r.totals.tensors, 2_802);
+    assert_eq!(r.totals.parameters, 1_001_047_511_040);
+    assert_eq!(r.totals.bytes, 2 * 1_001_047_511_040);
+    assert_eq!(r.differences.map(|d| d.unexplained), Some(0));
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+}

@@ -182,56 +182,7 @@ fn tensor_list(name: &str) -> Option<Vec<(String, Vec<u64>)>> {
     if !path.is_file() {
         return None;
     }
-    let v = read_json(&path);
-    let shape = |s: &Value| -> Vec<u64> {
-        s.as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d.as_u64().unwrap())
-            .collect()
-    };
-    if let Some(list) = v["tensors"].as_array() {
-        return Some(
-            list.iter()
-                .map(|t| (t[0].as_str().unwrap().to_string(), shape(&t[1])))
-                .collect(),
-        );
-    }
-    let ranges = |r: &Value| -> Vec<u64> {
-        match r.as_array() {
-            None => vec![u64::MAX],
-            Some(spans) => spans
-                .iter()
-                .flat_map(|s| s[0].as_u64().unwrap()..=s[1].as_u64().unwrap())
-                .collect(),
-        }
-    };
-    let mut out = Vec::new();
-    for p in v["patterns"].as_array().unwrap() {
-        let pattern = p["pattern"].as_str().unwrap();
-        for layer in ranges(&p["layers"]) {
-            for expert in ranges(&p["experts"]) {
-                let n = pattern
-                    .replace("{layer}", &layer.to_string())
-                    .replace("{expert}", &expert.to_string());
-                out.push((n, shape(&p["shape"])));
-            }
-        }
-        let want = p["count"].as_u64().unwrap() as usize;
-        let got = out.iter().filter(|(n, _)| matches(pattern, n)).count();
-        assert_eq!(got, want, "{name}: {pattern}");
-    }
-    Some(out)
-}
-
-/// Whether `name` is an instance of `pattern` (`{layer}`, `{expert}` any number).
-fn matches(pattern: &str, name: &str) -> bool {
-    let p: Vec<&str> = pattern.split('.').collect();
-    let n: Vec<&str> = name.split('.').collect();
-    p.len() == n.len()
-        && p.iter()
-            .zip(&n)
-            .all(|(a, b)| a == b || (a.starts_with('{') && b.bytes().all(|c| c.is_ascii_digit())))
+    Some(layout::expand_list(&read_json(&path)))
 }
 
 /// A layout as the real repositories ship it: BF16 parameters, F32 buffers, sharded with

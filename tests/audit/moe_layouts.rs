@@ -14,77 +14,19 @@ use serde_json::Value;
 use crate::common::layout::{self, Spec};
 use crate::common::{fixture, run, schema};
 
-const V: u64 = 129_280;
-const H: u64 = 7168;
 /// The MTP layer: one past the 61 decoder layers (0..=60).
-const MTP: u64 = 61;
+const MTP: u64 = layout::DEEPSEEK_V3_MTP;
 
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// `[[first, last], ...]` ranges of a pattern, or `[None]` when it has none.
-fn spans(v: &Value) -> Vec<Option<u64>> {
-    match v.as_array() {
-        None => vec![None],
-        Some(spans) => spans
-            .iter()
-            .flat_map(|s| s[0].as_u64().unwrap()..=s[1].as_u64().unwrap())
-            .map(Some)
-            .collect(),
-    }
-}
-
-/// The release's tensors: transformers' list for the published config, every sparse
-/// decoder-layer pattern again for layer 61, and the MTP module's own tensors.
+/// The release's tensors (tests/audit/common/layout.rs builds them from transformers'
+/// list for the published config).
 fn deepseek_v3_release() -> Vec<Spec> {
-    let list = read_json(&fixture("families/full-size-tensors/deepseek-v3.json"));
-    let mut out: Vec<Spec> = Vec::new();
-    let mut push = |name: String, shape: Vec<u64>| {
-        let dtype = if name.ends_with("e_score_correction_bias") {
-            "F32"
-        } else {
-            "BF16"
-        };
-        out.push((name, dtype, shape));
-    };
-    for p in list["patterns"].as_array().unwrap() {
-        let pattern = p["pattern"].as_str().unwrap();
-        let shape: Vec<u64> = p["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d.as_u64().unwrap())
-            .collect();
-        let mut layers = spans(&p["layers"]);
-        // A pattern of the last (sparse) decoder layer is one of the MTP layer's too.
-        if layers.contains(&Some(MTP - 1)) {
-            layers.push(Some(MTP));
-        }
-        for layer in &layers {
-            for expert in spans(&p["experts"]) {
-                let mut name = pattern.to_string();
-                if let Some(l) = layer {
-                    name = name.replace("{layer}", &l.to_string());
-                }
-                if let Some(e) = expert {
-                    name = name.replace("{expert}", &e.to_string());
-                }
-                push(name, shape.clone());
-            }
-        }
-    }
-    for (leaf, shape) in [
-        ("embed_tokens.weight", vec![V, H]),
-        ("enorm.weight", vec![H]),
-        ("hnorm.weight", vec![H]),
-        ("eh_proj.weight", vec![H, 2 * H]),
-        ("shared_head.norm.weight", vec![H]),
-        ("shared_head.head.weight", vec![V, H]),
-    ] {
-        push(format!("model.layers.{MTP}.{leaf}"), shape);
-    }
-    out
+    layout::deepseek_v3_release(&read_json(&fixture(
+        "families/full-size-tensors/deepseek-v3.json",
+    )))
 }
 
 /// The published config with the release's `num_nextn_predict_layers`.

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde_json::Value;
 
 /// A tensor to write: name, dtype, shape.
 pub type Spec = (String, &'static str, Vec<u64>);
@@ -218,11 +219,14 @@ pub fn write_sharded_named(
     std::fs::create_dir_all(dir).unwrap();
     let mut sorted: Vec<&Spec> = tensors.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let per = sorted.len().div_ceil(shards).max(1);
     let mut weight_map = BTreeMap::new();
     let mut total_size = 0u64;
     let mut bytes = 0u64;
-    for (i, chunk) in sorted.chunks(per).enumerate() {
+    // Exactly `shards` files, sizes differing by at most one tensor.
+    let n = sorted.len();
+    let bounds = |i: usize| i * n / shards.max(1);
+    for i in 0..shards.min(n) {
+        let chunk = &sorted[bounds(i)..bounds(i + 1)];
         let name = name(i + 1, shards);
         let specs: Vec<Spec> = chunk.iter().map(|s| (*s).clone()).collect();
         total_size += header(&specs).1;
@@ -241,4 +245,168 @@ pub fn write_sharded_named(
     )
     .unwrap();
     bytes
+}
+
+/// DeepSeek-V3's multi-token-prediction layer: one past its 61 decoder layers.
+pub const DEEPSEEK_V3_MTP: u64 = 61;
+
+/// `[[first, last], ...]` ranges of a pattern, or `[None]` when it has none.
+pub fn spans(v: &Value) -> Vec<Option<u64>> {
+    match v.as_array() {
+        None => vec![None],
+        Some(spans) => spans
+            .iter()
+            .flat_map(|s| s[0].as_u64().unwrap()..=s[1].as_u64().unwrap())
+            .map(Some)
+            .collect(),
+    }
+}
+
+/// DeepSeek-V3's release: transformers' tensor list for the published config
+/// (fixtures/families/full-size-tensors/deepseek-v3.json, given as `list`), every sparse
+/// decoder-layer pattern again for layer 61, and the MTP module's own tensors. BF16
+/// parameters, the routers' `e_score_correction_bias` in F32.
+pub fn deepseek_v3_release(list: &Value) -> Vec<Spec> {
+    const V: u64 = 129_280;
+    const H: u64 = 7168;
+    const MTP: u64 = DEEPSEEK_V3_MTP;
+    let mut out: Vec<Spec> = Vec::new();
+    let mut push = |name: String, shape: Vec<u64>| {
+        let dtype = if name.ends_with("e_score_correction_bias") {
+            "F32"
+        } else {
+            "BF16"
+        };
+        out.push((name, dtype, shape));
+    };
+    for p in list["patterns"].as_array().unwrap() {
+        let pattern = p["pattern"].as_str().unwrap();
+        let shape: Vec<u64> = p["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .collect();
+        let mut layers = spans(&p["layers"]);
+        // A pattern of the last (sparse) decoder layer is one of the MTP layer's too.
+        if layers.contains(&Some(MTP - 1)) {
+            layers.push(Some(MTP));
+        }
+        for layer in &layers {
+            for expert in spans(&p["experts"]) {
+                let mut name = pattern.to_string();
+                if let Some(l) = layer {
+                    name = name.replace("{layer}", &l.to_string());
+                }
+                if let Some(e) = expert {
+                    name = name.replace("{expert}", &e.to_string());
+                }
+                push(name, shape.clone());
+            }
+        }
+    }
+    for (leaf, shape) in [
+        ("embed_tokens.weight", vec![V, H]),
+        ("enorm.weight", vec![H]),
+        ("hnorm.weight", vec![H]),
+        ("eh_proj.weight", vec![H, 2 * H]),
+        ("shared_head.norm.weight", vec![H]),
+        ("shared_head.head.weight", vec![V, H]),
+    ] {
+        push(format!("model.layers.{MTP}.{leaf}"), shape);
+    }
+    out
+}
+
+/// The tensors of a full-size tensor list (fixtures/families/full-size-tensors/*.json):
+/// a `[name, shape]` list, or naming patterns with layer and expert ranges (each
+/// pattern's `count` checked).
+pub fn expand_list(v: &Value) -> Vec<(String, Vec<u64>)> {
+    let shape = |s: &Value| -> Vec<u64> {
+        s.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .collect()
+    };
+    if let Some(list) = v["tensors"].as_array() {
+        return list
+            .iter()
+            .map(|t| (t[0].as_str().unwrap().to_string(), shape(&t[1])))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for p in v["patterns"].as_array().unwrap() {
+        let pattern = p["pattern"].as_str().unwrap();
+        for layer in spans(&p["layers"]) {
+            for expert in spans(&p["experts"]) {
+                let mut n = pattern.to_string();
+                if let Some(l) = layer {
+                    n = n.replace("{layer}", &l.to_string());
+                }
+                if let Some(e) = expert {
+                    n = n.replace("{expert}", &e.to_string());
+                }
+                out.push((n, shape(&p["shape"])));
+            }
+        }
+        let want = p["count"].as_u64().unwrap() as usize;
+        let got = out.iter().filter(|(n, _)| matches(pattern, n)).count();
+        assert_eq!(got, want, "{pattern}");
+    }
+    out
+}
+
+/// Whether `name` is an instance of `pattern` (`{layer}`, `{expert}` any number).
+fn matches(pattern: &str, name: &str) -> bool {
+    let p: Vec<&str> = pattern.split('.').collect();
+    let n: Vec<&str> = name.split('.').collect();
+    p.len() == n.len()
+        && p.iter()
+            .zip(&n)
+            .all(|(a, b)| a == b || (a.starts_with('{') && b.bytes().all(|c| c.is_ascii_digit())))
+}
+
+/// Dimensions of the synthetic 1-trillion-parameter dense decoder (Llama architecture,
+/// BF16): 311 layers of H 12,288, 96 heads, I 70,656, vocabulary 128,256, untied.
+pub const ONE_T: (u64, u64, u64, u64, u64) = (311, 12_288, 96, 70_656, 128_256);
+
+/// The synthetic 1T model's config.json.
+pub fn one_t_config() -> String {
+    let (l, h, a, i, v) = ONE_T;
+    serde_json::json!({
+        "model_type": "llama", "architectures": ["LlamaForCausalLM"],
+        "hidden_size": h, "num_attention_heads": a, "num_key_value_heads": a,
+        "num_hidden_layers": l, "intermediate_size": i, "vocab_size": v,
+        "tie_word_embeddings": false,
+    })
+    .to_string()
+}
+
+/// The synthetic 1T model's tensors: 9 per layer, embeddings, final norm and LM head
+/// (311 · 9 + 3 = 2,802 tensors).
+pub fn one_t() -> Vec<Spec> {
+    let (l, h, _, i, v) = ONE_T;
+    let mut out: Vec<Spec> = vec![
+        ("model.embed_tokens.weight".into(), "BF16", vec![v, h]),
+        ("model.norm.weight".into(), "BF16", vec![h]),
+        ("lm_head.weight".into(), "BF16", vec![v, h]),
+    ];
+    for n in 0..l {
+        let p = format!("model.layers.{n}");
+        for (leaf, shape) in [
+            ("self_attn.q_proj.weight", vec![h, h]),
+            ("self_attn.k_proj.weight", vec![h, h]),
+            ("self_attn.v_proj.weight", vec![h, h]),
+            ("self_attn.o_proj.weight", vec![h, h]),
+            ("mlp.gate_proj.weight", vec![i, h]),
+            ("mlp.up_proj.weight", vec![i, h]),
+            ("mlp.down_proj.weight", vec![h, i]),
+            ("input_layernorm.weight", vec![h]),
+            ("post_attention_layernorm.weight", vec![h]),
+        ] {
+            out.push((format!("{p}.{leaf}"), "BF16", shape));
+        }
+    }
+    out
 }
