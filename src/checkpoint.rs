@@ -162,7 +162,7 @@ impl Checkpoint {
 
 /// Tensors in natural name order (`layer.2` before `layer.10`).
 pub fn sort_tensors(tensors: &mut [Tensor]) {
-    tensors.sort_by(|a, b| crate::count::natural_cmp(&a.name, &b.name));
+    crate::count::sort_natural(tensors, |t| &t.name);
 }
 
 /// `model.safetensors.index.json` as written by transformers.
@@ -173,10 +173,11 @@ struct RawIndex {
     weight_map: UniqueMap,
 }
 
-/// A JSON object of strings that remembers its first duplicate key.
+/// `weight_map`: tensor names in file order, each with its shard's position in
+/// `shards` (file names interned in order of first appearance).
 struct UniqueMap {
-    entries: Vec<(String, String)>,
-    duplicate: Option<String>,
+    entries: Vec<(String, usize)>,
+    shards: Vec<String>,
 }
 
 impl<'de> Deserialize<'de> for UniqueMap {
@@ -191,22 +192,57 @@ impl<'de> Deserialize<'de> for UniqueMap {
                 self,
                 mut map: A,
             ) -> std::result::Result<UniqueMap, A::Error> {
-                let mut seen = Set::default();
                 let mut out = UniqueMap {
                     entries: Vec::new(),
-                    duplicate: None,
+                    shards: Vec::new(),
                 };
-                while let Some((k, v)) = map.next_entry::<String, String>()? {
-                    if !seen.insert(k.clone()) {
-                        out.duplicate.get_or_insert(k);
-                        continue;
-                    }
-                    out.entries.push((k, v));
+                let mut interned: Map<String, usize> = Map::default();
+                while let Some(k) = map.next_key::<String>()? {
+                    let v = map.next_value::<std::borrow::Cow<'de, str>>()?;
+                    let shard = match interned.get(v.as_ref()) {
+                        Some(&i) => i,
+                        None => {
+                            interned.insert(v.to_string(), out.shards.len());
+                            out.shards.push(v.into_owned());
+                            out.shards.len() - 1
+                        }
+                    };
+                    out.entries.push((k, shard));
                 }
                 Ok(out)
             }
         }
         d.deserialize_map(MapVisitor)
+    }
+}
+
+impl UniqueMap {
+    /// The first tensor name listed twice (a JSON map would silently keep one).
+    fn duplicate(&self) -> Option<&str> {
+        let mut seen: Set<&str> =
+            Set::with_capacity_and_hasher(self.entries.len(), Default::default());
+        self.entries
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| !seen.insert(k))
+    }
+
+    /// Shard names sorted, the entries pointing into the sorted list.
+    fn sorted(mut self) -> (Vec<(String, usize)>, Vec<String>) {
+        let mut order: Vec<usize> = (0..self.shards.len()).collect();
+        order.sort_unstable_by(|&a, &b| self.shards[a].cmp(&self.shards[b]));
+        let mut rank = vec![0; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            rank[old] = new;
+        }
+        for e in &mut self.entries {
+            e.1 = rank[e.1];
+        }
+        let shards = order
+            .iter()
+            .map(|&i| std::mem::take(&mut self.shards[i]))
+            .collect();
+        (self.entries, shards)
     }
 }
 
@@ -224,8 +260,9 @@ fn is_plain_file_name(name: &str) -> bool {
 pub struct ShardIndex {
     /// Path (or URL) of the index, for messages.
     pub path: PathBuf,
-    /// `weight_map` in file order.
-    pub entries: Vec<(String, String)>,
+    /// `weight_map` in file order: each tensor name with its shard's position in
+    /// `shards`.
+    pub entries: Vec<(String, usize)>,
     /// Shard file names, sorted, each once; every one a plain file name.
     pub shards: Vec<String>,
     /// What the index's metadata declares.
@@ -242,20 +279,13 @@ impl ShardIndex {
         };
         let raw: RawIndex =
             serde_json::from_str(text).map_err(|e| bad(format!("not a valid shard index: {e}")))?;
-        if let Some(key) = raw.weight_map.duplicate {
+        if let Some(key) = raw.weight_map.duplicate() {
             return Err(bad(format!("tensor `{key}` appears twice in weight_map")));
         }
         if raw.weight_map.entries.is_empty() {
             return Err(bad("weight_map is empty".to_string()));
         }
-        let mut shards: Vec<String> = raw
-            .weight_map
-            .entries
-            .iter()
-            .map(|(_, s)| s.clone())
-            .collect();
-        shards.sort_unstable();
-        shards.dedup();
+        let (entries, shards) = raw.weight_map.sorted();
         if let Some(shard) = shards.iter().find(|s| !is_plain_file_name(s)) {
             return Err(bad(format!(
                 "shard `{shard}` is not a plain file name in the checkpoint directory"
@@ -269,7 +299,7 @@ impl ShardIndex {
                 total_size: number("total_size"),
                 total_parameters: number("total_parameters"),
             },
-            entries: raw.weight_map.entries,
+            entries,
             shards,
         })
     }
@@ -349,9 +379,10 @@ impl ShardIndex {
                 }
             }
         }
-        for (name, shard) in &self.entries {
+        for (name, mapped) in &self.entries {
+            let shard = &self.shards[*mapped];
             match holder.remove(name.as_str()) {
-                Some(i) if &self.shards[i] == shard => {}
+                Some(i) if i == *mapped => {}
                 Some(i) => {
                     return Err(format!(
                         "tensor `{name}` is mapped to `{shard}` but stored in `{}`",

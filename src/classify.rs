@@ -205,19 +205,33 @@ fn classify_name(name: &str, dtype: DType, overhead: bool, table: Option<&Compil
 
 /// Classify every tensor with `family`'s table (or none).
 pub fn classify(tensors: Vec<Tensor>, family: Option<&'static Family>) -> Vec<Classified> {
+    use rayon::prelude::*;
     let table = family.map(|f| f.compiled());
-    tensors
-        .into_iter()
-        .map(|tensor| {
-            let class = classify_tensor(&tensor, table);
-            Classified { tensor, class }
-        })
-        .collect()
+    let one = |tensor: Tensor| {
+        let class = classify_tensor(&tensor, table);
+        Classified { tensor, class }
+    };
+    // Large checkpoints (tens of thousands of tensors) are classified on every core.
+    if tensors.len() >= PARALLEL_FROM {
+        tensors.into_par_iter().map(one).collect()
+    } else {
+        tensors.into_iter().map(one).collect()
+    }
 }
+
+/// Tensor count from which per-tensor work is spread over threads.
+pub const PARALLEL_FROM: usize = 4096;
 
 /// How many of `names` a family's table recognises (to pick a family without a config).
 pub fn recognised(family: &'static Family, names: &[&str]) -> usize {
+    use rayon::prelude::*;
     let table = family.compiled();
+    if names.len() >= PARALLEL_FROM {
+        return names
+            .par_iter()
+            .filter(|n| table.classify(n).is_some())
+            .count();
+    }
     names.iter().filter(|n| table.classify(n).is_some()).count()
 }
 

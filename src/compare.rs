@@ -161,9 +161,9 @@ pub fn diff(a_name: &str, a: &Report, b_name: &str, b: &Report) -> Diff {
             })
         })
         .collect();
-    only_in_a.sort_by(|x, y| crate::count::natural_cmp(&x.name, &y.name));
-    only_in_b.sort_by(|x, y| crate::count::natural_cmp(&x.name, &y.name));
-    changed.sort_by(|x, y| crate::count::natural_cmp(&x.name, &y.name));
+    crate::count::sort_natural(&mut only_in_a, |x| &x.name);
+    crate::count::sort_natural(&mut only_in_b, |x| &x.name);
+    crate::count::sort_natural(&mut changed, |x| &x.name);
     Diff {
         schema_version: SCHEMA_VERSION,
         a: a_name.to_string(),

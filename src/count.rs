@@ -68,6 +68,65 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// A byte string whose plain order is [`natural_cmp`]'s order (ties aside): each run of
+/// digits becomes `0`, its significant digit count (4 bytes, big-endian) and the digits
+/// without leading zeros. `0` orders against any other byte as the run's first digit
+/// would, since that byte is not a digit.
+pub fn natural_key(name: &str) -> Vec<u8> {
+    let bytes = name.as_bytes();
+    let mut key = Vec::with_capacity(bytes.len() + 8);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let run = bytes[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let digits = trim_zeros(&bytes[i..i + run]);
+            key.push(b'0');
+            let len = u32::try_from(digits.len()).unwrap_or(u32::MAX);
+            key.extend_from_slice(&len.to_be_bytes());
+            key.extend_from_slice(digits);
+            i += run;
+        } else {
+            key.push(bytes[i]);
+            i += 1;
+        }
+    }
+    key
+}
+
+/// Sort items by a name in natural order: one key per item, then byte comparisons
+/// (ties broken by the plain name, as [`natural_cmp`] does).
+pub fn sort_natural<T>(items: &mut [T], name: impl Fn(&T) -> &str) {
+    if items.is_sorted_by(|a, b| natural_cmp(name(a), name(b)).is_le()) {
+        return;
+    }
+    let mut keyed: Vec<(Vec<u8>, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (natural_key(name(t)), i))
+        .collect();
+    keyed.sort_unstable_by(|(ka, ia), (kb, ib)| {
+        ka.cmp(kb)
+            .then_with(|| name(&items[*ia]).cmp(name(&items[*ib])))
+    });
+    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    permute(items, order);
+}
+
+/// Rearrange `items` so that position `k` holds what was at `order[k]`.
+fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
+    for start in 0..order.len() {
+        // Follow the cycle through `start`, moving each item into place once.
+        let mut current = start;
+        while order[current] != start {
+            let next = order[current];
+            items.swap(current, next);
+            order[current] = current;
+            current = next;
+        }
+        order[current] = current;
+    }
+}
+
 fn trim_zeros(digits: &[u8]) -> &[u8] {
     let zeros = digits.iter().take_while(|&&c| c == b'0').count();
     &digits[zeros..]
@@ -153,5 +212,26 @@ mod tests {
                 assert_eq!(natural_cmp(a, b), reference(a, b), "{a:?} vs {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn sorting_by_keys_orders_like_the_comparison() {
+        let parts = [
+            "a", "1", "10", "01", "2", ".", "x", "009", "", "b1", "/", ":",
+        ];
+        let mut names = Vec::new();
+        for p in parts {
+            for q in parts {
+                for r in parts {
+                    names.push(format!("{p}{q}{r}"));
+                }
+            }
+        }
+        names.reverse();
+        let mut expected = names.clone();
+        expected.sort_by(|a, b| natural_cmp(a, b));
+        let mut by_key = names.clone();
+        sort_natural(&mut by_key, |s| s.as_str());
+        assert_eq!(by_key, expected);
     }
 }

@@ -865,27 +865,31 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
         }
     }
 
-    let mut rows: Vec<TensorRow> = tensors
+    let file_names: Vec<String> = checkpoint
+        .files
         .iter()
-        .map(|t| TensorRow {
-            name: t.tensor.name.clone(),
-            file: checkpoint
-                .files
-                .get(t.tensor.file)
-                .map(|f| crate::source::file_name(&f.path))
-                .unwrap_or_default(),
-            bucket: t.class.bucket,
-            role: t.class.role,
-            dtype: t.tensor.dtype.to_string(),
-            shape: t.tensor.shape.clone(),
-            elements: t.tensor.elements,
-            stored_elements: (t.tensor.stored_elements != t.tensor.elements)
-                .then_some(t.tensor.stored_elements),
-            stored_as: t.tensor.stored_as.clone(),
-            bytes: t.tensor.bytes,
-        })
+        .map(|f| crate::source::file_name(&f.path))
         .collect();
-    rows.sort_by(|a, b| count::natural_cmp(&a.name, &b.name));
+    let row = |t: &Classified| TensorRow {
+        name: t.tensor.name.clone(),
+        file: file_names.get(t.tensor.file).cloned().unwrap_or_default(),
+        bucket: t.class.bucket,
+        role: t.class.role,
+        dtype: t.tensor.dtype.to_string(),
+        shape: t.tensor.shape.clone(),
+        elements: t.tensor.elements,
+        stored_elements: (t.tensor.stored_elements != t.tensor.elements)
+            .then_some(t.tensor.stored_elements),
+        stored_as: t.tensor.stored_as.clone(),
+        bytes: t.tensor.bytes,
+    };
+    let mut rows: Vec<TensorRow> = if tensors.len() >= crate::classify::PARALLEL_FROM {
+        use rayon::prelude::*;
+        tensors.par_iter().map(row).collect()
+    } else {
+        tensors.iter().map(row).collect()
+    };
+    count::sort_natural(&mut rows, |r| &r.name);
 
     Ok(Report {
         schema_version: SCHEMA_VERSION,

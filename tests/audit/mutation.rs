@@ -193,3 +193,41 @@ fn the_whole_pipeline_survives_mutated_headers_configs_and_expectations() {
     );
     let _ = std::io::stderr().flush();
 }
+
+/// Our safetensors reader is never more lenient than the reference one: every mutated
+/// file it accepts, `safetensors::SafeTensors::read_metadata` accepts too (the crate's
+/// own parse is not repeated at run time, so this is where the two are held together).
+/// Several real headers (sharded, pre-training, MoE) are mutated 20,000 times.
+#[test]
+fn every_header_we_accept_the_reference_reader_accepts() {
+    let files = [
+        "tiny/bert-for-pretraining/model.safetensors",
+        "tiny/bert-for-pretraining-sharded/model-00001-of-00003.safetensors",
+        "families/qwen3-moe-for-causal-lm/model.safetensors",
+        "families/t5-for-conditional-generation/model.safetensors",
+    ];
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut both, mut stricter, mut rejected) = (0, 0, 0);
+    for name in files {
+        let original = std::fs::read(fixture(name)).unwrap();
+        for _ in 0..5_000 {
+            let bytes = mutate_file(&original, &mut rng);
+            let ours = paramaudit::format::safetensors::parse(&bytes, bytes.len() as u64, 0);
+            let reference = safetensors::SafeTensors::read_metadata(&bytes);
+            match (ours.is_ok(), reference.is_ok()) {
+                (true, true) => both += 1,
+                (true, false) => panic!(
+                    "{name}: accepted a header the safetensors crate rejects ({:?}): {:?}",
+                    reference.err(),
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(400)])
+                ),
+                (false, true) => stricter += 1,
+                (false, false) => rejected += 1,
+            }
+        }
+    }
+    assert!(
+        both > 1_000 && rejected > 1_000,
+        "{both} {stricter} {rejected}"
+    );
+}
