@@ -17,8 +17,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::hub::{HubEnv, RepoId};
+use super::hub::{HubEnv, RepoId, Target};
 use super::local::{CONFIG_FILE, INDEX_FILE, SINGLE_FILE};
+use super::weights::Weights;
 use super::{net, RemoteFile, Resolved};
 use crate::error::{Error, Result};
 
@@ -104,8 +105,21 @@ fn hub_request<T>(
     range: Option<(u64, u64)>,
     run: impl FnOnce(&str, Response) -> Result<T>,
 ) -> Result<Option<T>> {
+    let url = resolve_url(env, repo, revision, filename);
+    request_url(env, repo, revision, url, method, range, run)
+}
+
+/// [`hub_request`] for any Hub URL (`resolve` or the repository API).
+fn request_url<T>(
+    env: &HubEnv,
+    repo: &RepoId,
+    revision: &str,
+    first: String,
+    method: Method,
+    range: Option<(u64, u64)>,
+    run: impl FnOnce(&str, Response) -> Result<T>,
+) -> Result<Option<T>> {
     let agent = agent(env.etag_timeout, 0);
-    let first = resolve_url(env, repo, revision, filename);
     let mut url = first.clone();
     let mut attempt = 0;
     let mut redirects = 0;
@@ -406,30 +420,124 @@ fn fetch(
     Ok(pointer)
 }
 
-/// Which weights file a repository has at `revision`: `model.safetensors`, else the shard
-/// index; a clear error (naming `pytorch_model.bin` when that is all there is) otherwise.
-fn locate_weights(env: &HubEnv, repo: &RepoId, revision: &str) -> Result<(&'static str, FileMeta)> {
-    if let Some(m) = head(env, repo, revision, SINGLE_FILE)? {
-        return Ok((SINGLE_FILE, m));
-    }
-    if let Some(m) = head(env, repo, revision, INDEX_FILE)? {
-        return Ok((INDEX_FILE, m));
-    }
-    Err(no_safetensors(env, repo, revision)?)
+/// Largest repository listing read (a repository with tens of thousands of files).
+pub const MAX_LISTING_BYTES: u64 = 64_000_000;
+
+/// A repository's files at one commit, from the Hub's repository API
+/// (`/api/models/{repo}/revision/{revision}`: `sha` and `siblings[].rfilename`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The commit the revision resolved to.
+    pub commit: String,
+    /// Every file, as a path from the repository root.
+    pub files: Vec<String>,
 }
 
-/// The error for a repository without safetensors weights, naming `pytorch_model.bin`
-/// when that is what it has.
-fn no_safetensors(env: &HubEnv, repo: &RepoId, revision: &str) -> Result<Error> {
-    let bin = head(env, repo, revision, "pytorch_model.bin")?.is_some();
-    Ok(Error::NoSafetensors {
-        repo: repo.as_str().to_string(),
-        revision: revision.to_string(),
-        message: if bin {
-            format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}, only pytorch_model.bin (PyTorch pickle weights; convert them to safetensors first)")
-        } else {
-            format!("the repository has no {SINGLE_FILE} or {INDEX_FILE}")
+#[derive(serde::Deserialize)]
+struct RawListing {
+    sha: String,
+    #[serde(default)]
+    siblings: Vec<RawSibling>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawSibling {
+    rfilename: String,
+}
+
+/// List a repository's files at `revision`.
+pub fn list_files(env: &HubEnv, repo: &RepoId, revision: &str) -> Result<Listing> {
+    let url = format!(
+        "{}/api/models/{}/revision/{}",
+        env.endpoint,
+        repo.as_str(),
+        revision.replace('/', "%2F")
+    );
+    let got = request_url(
+        env,
+        repo,
+        revision,
+        url.clone(),
+        Method::Get,
+        None,
+        |url, resp| {
+            let mut body = Vec::new();
+            resp.into_body()
+                .into_reader()
+                .take(MAX_LISTING_BYTES + 1)
+                .read_to_end(&mut body)
+                .map_err(|e| hub_error(url, format!("reading the repository listing: {e}")))?;
+            if crate::count::len(body.len()) > MAX_LISTING_BYTES {
+                return Err(hub_error(
+                    url,
+                    format!("listing over {MAX_LISTING_BYTES} bytes"),
+                ));
+            }
+            serde_json::from_slice::<RawListing>(&body)
+                .map_err(|e| hub_error(url, format!("not a repository listing: {e}")))
         },
+    )?;
+    let raw =
+        got.ok_or_else(|| hub_error(&url, "the repository API does not know this repository"))?;
+    if !super::hub::is_commit(&raw.sha) {
+        return Err(hub_error(
+            &url,
+            format!("`sha` {} is not a commit id", raw.sha),
+        ));
+    }
+    let files = raw
+        .siblings
+        .into_iter()
+        .map(|s| s.rfilename)
+        .filter(|f| is_plain_path(f))
+        .collect();
+    Ok(Listing {
+        commit: raw.sha.to_ascii_lowercase(),
+        files,
+    })
+}
+
+/// A path inside the repository: plain components only (no `..`, not absolute).
+fn is_plain_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0'))
+}
+
+/// Which weights a repository has at `revision`, and the metadata of the first file to
+/// fetch. Without a tag, `model.safetensors` and its index are asked for directly (one
+/// HEAD each); anything else is chosen from the repository listing.
+fn locate_weights(env: &HubEnv, target: &Target) -> Result<(Weights, FileMeta)> {
+    let (repo, revision) = (target.repo, target.revision);
+    if target.tag.is_none() {
+        if let Some(m) = head(env, repo, revision, SINGLE_FILE)? {
+            return Ok((Weights::Single(SINGLE_FILE.to_string()), m));
+        }
+        if let Some(m) = head(env, repo, revision, INDEX_FILE)? {
+            return Ok((Weights::Index(INDEX_FILE.to_string()), m));
+        }
+    }
+    let listing = list_files(env, repo, revision)?;
+    let weights = choose_listed(target, &listing)?;
+    let first = weights.files()[0].to_string();
+    let meta = head(env, repo, &listing.commit, &first)?.ok_or_else(|| {
+        hub_error(
+            &resolve_url(env, repo, &listing.commit, &first),
+            "listed by the repository API but not served",
+        )
+    })?;
+    Ok((weights, meta))
+}
+
+/// The weights among a repository's listed files, or why there are none.
+fn choose_listed(target: &Target, listing: &Listing) -> Result<Weights> {
+    let names: Vec<&str> = listing.files.iter().map(String::as_str).collect();
+    super::weights::choose(&names, target.tag).map_err(|message| Error::NoSafetensors {
+        repo: target.spec(),
+        revision: target.revision.to_string(),
+        message: format!("the repository has {message}"),
     })
 }
 
@@ -451,8 +559,9 @@ fn write_ref(env: &HubEnv, repo: &RepoId, revision: &str, commit: &str) -> Resul
 
 /// Download what `inspect` needs (weights and config) into the cache and record the ref:
 /// up to [`net::DOWNLOADS_AT_ONCE`] files at once, with one combined progress bar.
-pub fn download_model(env: &HubEnv, repo: &RepoId, revision: &str, progress: bool) -> Result<()> {
-    let (weights, meta) = locate_weights(env, repo, revision)?;
+pub fn download_model(env: &HubEnv, target: &Target, progress: bool) -> Result<()> {
+    let repo = target.repo;
+    let (weights, meta) = locate_weights(env, target)?;
     let bar = Progress(progress.then(|| {
         let bar = indicatif::ProgressBar::new(meta.size.unwrap_or(0));
         bar.set_style(
@@ -463,21 +572,45 @@ pub fn download_model(env: &HubEnv, repo: &RepoId, revision: &str, progress: boo
         );
         bar
     }));
-    let path = fetch(env, repo, &meta, weights, &bar)?;
     let mut files: Vec<(String, FileMeta)> = Vec::new();
-    if weights == INDEX_FILE {
-        let index = crate::checkpoint::ShardIndex::read(&path)?;
-        let metas = net::map_until_error(&index.shards, net::requests().size(), |shard| {
-            head_shard(env, repo, &meta, shard).map(|m| (shard.clone(), m))
-        })?;
-        files.extend(metas);
+    match &weights {
+        Weights::Index(name) => {
+            let path = fetch(env, repo, &meta, name, &bar)?;
+            let index = crate::checkpoint::ShardIndex::read(&path)?;
+            let metas = net::map_until_error(&index.shards, net::requests().size(), |shard| {
+                head_shard(env, repo, &meta, shard).map(|m| (shard.clone(), m))
+            })?;
+            files.extend(metas);
+        }
+        Weights::Single(name) => files.push((name.clone(), meta.clone())),
+        Weights::Split(parts) => {
+            let metas = net::map_until_error(parts, net::requests().size(), |part| {
+                head_shard(env, repo, &meta, part).map(|m| (part.clone(), m))
+            })?;
+            files.extend(metas);
+        }
+    }
+    let total = crate::count::sum(files.iter().filter_map(|(_, m)| m.size)).unwrap_or(0);
+    if weights.is_pytorch() && progress {
+        // Said before fetching: PyTorch files cannot be read header-only.
+        eprintln!(
+            "{}: PyTorch weights have no header that can be read alone: downloading {} ({} bytes)",
+            target.spec(),
+            files
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::render::count(total)
+        );
     }
     if let Some(bar) = &bar.0 {
-        let total = crate::count::sum(files.iter().filter_map(|(_, m)| m.size)).unwrap_or(0);
         bar.set_length(total);
     }
-    if let Some(m) = head(env, repo, &meta.commit, CONFIG_FILE)? {
-        files.push((CONFIG_FILE.to_string(), m));
+    if !weights.is_gguf() {
+        if let Some(m) = head(env, repo, &meta.commit, CONFIG_FILE)? {
+            files.push((CONFIG_FILE.to_string(), m));
+        }
     }
     net::map_until_error(&files, net::DOWNLOADS_AT_ONCE, |(name, m)| {
         fetch(env, repo, m, name, &bar)
@@ -485,14 +618,14 @@ pub fn download_model(env: &HubEnv, repo: &RepoId, revision: &str, progress: boo
     if let Some(bar) = &bar.0 {
         bar.finish_and_clear();
     }
-    write_ref(env, repo, revision, &meta.commit)
+    write_ref(env, repo, target.revision, &meta.commit)
 }
 
-/// HEAD a shard the index names, at the index's commit.
-fn head_shard(env: &HubEnv, repo: &RepoId, index: &FileMeta, shard: &str) -> Result<FileMeta> {
-    head(env, repo, &index.commit, shard)?.ok_or_else(|| {
+/// HEAD a shard (or split part) at the commit of the first file read.
+fn head_shard(env: &HubEnv, repo: &RepoId, first: &FileMeta, shard: &str) -> Result<FileMeta> {
+    head(env, repo, &first.commit, shard)?.ok_or_else(|| {
         hub_error(
-            &index.url,
+            &first.url,
             format!("shard `{shard}` named in the index is not in the repository"),
         )
     })
@@ -723,12 +856,11 @@ fn fetch_small(env: &HubEnv, repo: &RepoId, revision: &str, name: &str) -> Resul
 
 /// Read a model's headers remotely (and fetch its small files: config, index). The config
 /// and the weights are asked for at once; shards are read concurrently.
-pub fn fetch_headers(
-    env: &HubEnv,
-    repo: &RepoId,
-    revision: &str,
-    _progress: bool,
-) -> Result<Resolved> {
+pub fn fetch_headers(env: &HubEnv, target: &Target, _progress: bool) -> Result<Resolved> {
+    let (repo, revision) = (target.repo, target.revision);
+    if target.tag.is_some() {
+        return listed_headers(env, target);
+    }
     let (config, single) = std::thread::scope(|s| {
         let config = s.spawn(|| fetch_small(env, repo, revision, CONFIG_FILE));
         let single = read_header(env, repo, revision, SINGLE_FILE);
@@ -741,7 +873,7 @@ pub fn fetch_headers(
         Some((file, meta)) => (vec![file], None, meta.commit),
         None => {
             let Some(index) = fetch_small(env, repo, revision, INDEX_FILE)? else {
-                return Err(no_safetensors(env, repo, revision)?);
+                return listed_headers(env, target);
             };
             let parsed = crate::checkpoint::ShardIndex::parse(&index.path, &index.text)?;
             let commit = index.meta.commit.clone();
@@ -765,8 +897,61 @@ pub fn fetch_headers(
         None => None,
     };
     Ok(Resolved {
-        spec: repo.as_str().to_string(),
+        spec: target.spec(),
         layout: super::Layout::Remote(super::RemoteHeaders { files, index }),
         config,
     })
+}
+
+/// Header-only reading of weights other than `model.safetensors` and its index, chosen
+/// from the repository listing: PyTorch files cannot be read that way (said with the
+/// bytes a download would take).
+fn listed_headers(env: &HubEnv, target: &Target) -> Result<Resolved> {
+    let listing = list_files(env, target.repo, target.revision)?;
+    let weights = choose_listed(target, &listing)?;
+    if weights.is_pytorch() {
+        return Err(whole_file_needed(env, target, &listing, &weights));
+    }
+    Err(Error::NoSafetensors {
+        repo: target.spec(),
+        revision: target.revision.to_string(),
+        message: format!(
+            "{}: GGUF headers are not read remotely yet; run without --header-only to download the file",
+            weights.files().join(", ")
+        ),
+    })
+}
+
+/// The error for `--header-only` on PyTorch weights: the size of what a download takes.
+fn whole_file_needed(env: &HubEnv, target: &Target, listing: &Listing, weights: &Weights) -> Error {
+    let names: Vec<String> = match weights {
+        Weights::Index(index) => fetch_small(env, target.repo, &listing.commit, index)
+            .ok()
+            .flatten()
+            .and_then(|i| crate::checkpoint::ShardIndex::parse(&i.path, &i.text).ok())
+            .map_or_else(|| vec![index.clone()], |i| i.shards),
+        other => other.files().iter().map(|f| f.to_string()).collect(),
+    };
+    let sizes = net::map(&names, net::requests().size(), |n| {
+        head(env, target.repo, &listing.commit, n)
+            .ok()
+            .flatten()
+            .and_then(|m| m.size)
+    });
+    let size = sizes
+        .iter()
+        .copied()
+        .collect::<Option<Vec<u64>>>()
+        .and_then(crate::count::sum)
+        .map_or_else(String::new, |n| {
+            format!(" ({} bytes)", crate::render::count(n))
+        });
+    Error::NoSafetensors {
+        repo: target.spec(),
+        revision: target.revision.to_string(),
+        message: format!(
+            "the weights are PyTorch files ({}){size}, which have no header that can be read alone: run without --header-only to download them",
+            names.join(", ")
+        ),
+    }
 }

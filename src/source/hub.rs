@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use super::local::{CONFIG_FILE, INDEX_FILE, SINGLE_FILE};
+use super::weights::Weights;
 use super::{Layout, Resolved};
 use crate::error::{Error, Result};
 
@@ -184,17 +185,35 @@ pub enum CacheMiss {
     NoRevision,
     /// The snapshot exists but lacks the weights (or some shards).
     Incomplete(String),
-    /// The cache records that the repo has no safetensors weights at this commit.
+    /// The cache records that the repo has no safetensors weights at this commit, and
+    /// the snapshot holds no other weights.
     NoSafetensors,
 }
 
-/// Look `repo` at `revision` up in the cache, as Python lays it out.
-pub fn find_cached(
-    cache_dir: &Path,
-    repo: &RepoId,
-    revision: &str,
-) -> Result<Result<CachedModel, CacheMiss>> {
-    let repo_dir = cache_dir.join(repo.cache_folder());
+/// A model on the Hub: the repository, the GGUF tag after its id (`:Q4_K_M`), the
+/// revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// The repository.
+    pub repo: &'a RepoId,
+    /// The GGUF tag or file name chosen after a colon.
+    pub tag: Option<&'a str>,
+    /// Branch, tag or commit.
+    pub revision: &'a str,
+}
+
+impl Target<'_> {
+    /// The model as the user spelled it (`owner/repo:Q4_K_M`).
+    pub fn spec(&self) -> String {
+        match self.tag {
+            Some(t) => format!("{}:{t}", self.repo.as_str()),
+            None => self.repo.as_str().to_string(),
+        }
+    }
+}
+
+/// The commit a cached revision points to, or why there is none.
+fn cached_commit(repo_dir: &Path, revision: &str) -> Result<Option<String>> {
     // A branch or tag goes through refs/; a commit id names its snapshot directly (Python
     // does not write refs/<commit>).
     let ref_file = repo_dir.join("refs").join(revision);
@@ -204,7 +223,7 @@ pub fn find_cached(
     } else if is_commit(revision) {
         revision.to_ascii_lowercase()
     } else {
-        return Ok(Err(CacheMiss::NoRevision));
+        return Ok(None);
     };
     if !is_commit(&commit) {
         return Err(Error::Cache {
@@ -212,38 +231,84 @@ pub fn find_cached(
             message: format!("holds `{commit}`, not a 40-hex commit id"),
         });
     }
+    Ok(Some(commit))
+}
+
+/// Files of a snapshot, as paths relative to it (two folder levels deep: GGUF
+/// repositories keep quantizations in folders).
+fn snapshot_files(snapshot: &Path) -> Vec<String> {
+    fn walk(dir: &Path, prefix: &str, depth: u32, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            let path = e.path();
+            if path.is_dir() {
+                if depth < 2 {
+                    walk(&path, &format!("{prefix}{name}/"), depth + 1, out);
+                }
+            } else if path.is_file() {
+                out.push(format!("{prefix}{name}"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(snapshot, "", 0, &mut out);
+    out.sort();
+    out
+}
+
+/// Look a model up in the cache, as Python lays it out.
+pub fn find_cached(cache_dir: &Path, target: &Target) -> Result<Result<CachedModel, CacheMiss>> {
+    let repo_dir = cache_dir.join(target.repo.cache_folder());
+    let Some(commit) = cached_commit(&repo_dir, target.revision)? else {
+        return Ok(Err(CacheMiss::NoRevision));
+    };
     let snapshot = repo_dir.join("snapshots").join(&commit);
     let no_exist = repo_dir.join(".no_exist").join(&commit);
-    let single = snapshot.join(SINGLE_FILE);
-    let index = snapshot.join(INDEX_FILE);
-    let layout = if single.is_file() {
-        Layout::Single(single)
-    } else if index.is_file() {
-        let missing = missing_shards(&index)?;
-        if !missing.is_empty() {
+    let recorded = target.tag.is_none()
+        && no_exist.join(SINGLE_FILE).exists()
+        && no_exist.join(INDEX_FILE).exists();
+    let files = snapshot_files(&snapshot);
+    let names: Vec<&str> = files.iter().map(String::as_str).collect();
+    let weights = match super::weights::choose(&names, target.tag) {
+        Ok(w) => w,
+        Err(_) if recorded => return Ok(Err(CacheMiss::NoSafetensors)),
+        Err(_) if !snapshot.is_dir() => return Ok(Err(CacheMiss::NoRevision)),
+        Err(why) => {
             return Ok(Err(CacheMiss::Incomplete(format!(
-                "{} of the shards are not cached ({})",
-                missing.len(),
-                missing.join(", ")
-            ))));
+                "{why} in {}",
+                snapshot.display()
+            ))))
         }
-        Layout::Sharded(index)
-    } else if no_exist.join(SINGLE_FILE).exists() && no_exist.join(INDEX_FILE).exists() {
-        return Ok(Err(CacheMiss::NoSafetensors));
-    } else if !snapshot.is_dir() {
-        return Ok(Err(CacheMiss::NoRevision));
-    } else {
-        return Ok(Err(CacheMiss::Incomplete(format!(
-            "no {SINGLE_FILE} or {INDEX_FILE} in {}",
-            snapshot.display()
-        ))));
     };
+    let layout = match &weights {
+        Weights::Single(f) => Layout::Single(snapshot.join(f)),
+        Weights::Index(f) => {
+            let index = snapshot.join(f);
+            let missing = missing_shards(&index)?;
+            if !missing.is_empty() {
+                return Ok(Err(CacheMiss::Incomplete(format!(
+                    "{} of the shards are not cached ({})",
+                    missing.len(),
+                    missing.join(", ")
+                ))));
+            }
+            Layout::Sharded(index)
+        }
+        Weights::Split(parts) => Layout::Files(parts.iter().map(|p| snapshot.join(p)).collect()),
+    };
+    // A GGUF carries its own dimensions (as for local files, config.json is not read).
     let config = snapshot.join(CONFIG_FILE);
+    let config = (config.is_file() && !weights.is_gguf()).then_some(config);
     Ok(Ok(CachedModel {
         resolved: Resolved {
-            spec: repo.as_str().to_string(),
+            spec: target.spec(),
             layout,
-            config: config.is_file().then_some(config),
+            config,
         },
         commit,
         snapshot,
@@ -259,18 +324,17 @@ pub struct Fetch {
     pub progress: bool,
 }
 
-/// Resolve `repo` at `revision`: from the cache when it holds the files (no network at
-/// all), else by downloading them (not in offline mode).
+/// Resolve a Hub model: from the cache when it holds the files (no network at all), else
+/// by downloading them (not in offline mode).
 pub fn resolve(
     env: &HubEnv,
-    repo: &RepoId,
-    revision: &str,
+    target: &Target,
     config: Option<&Path>,
     options: Fetch,
 ) -> Result<Resolved> {
-    let mut resolved = match find_cached(&env.cache_dir, repo, revision)? {
+    let mut resolved = match find_cached(&env.cache_dir, target)? {
         Ok(cached) => cached.resolved,
-        Err(miss) => fetch_missing(env, repo, revision, options, miss)?,
+        Err(miss) => fetch_missing(env, target, options, miss)?,
     };
     if let Some(c) = config {
         resolved.config = Some(c.to_path_buf());
@@ -281,40 +345,40 @@ pub fn resolve(
 /// What the cache lacks: an error offline, else the headers or a verified download.
 fn fetch_missing(
     env: &HubEnv,
-    repo: &RepoId,
-    revision: &str,
+    target: &Target,
     options: Fetch,
     miss: CacheMiss,
 ) -> Result<Resolved> {
     let reason = match miss {
-        CacheMiss::NoSafetensors => {
+        CacheMiss::NoSafetensors if env.offline => {
             return Err(Error::NoSafetensors {
-                repo: repo.as_str().to_string(),
-                revision: revision.to_string(),
+                repo: target.repo.as_str().to_string(),
+                revision: target.revision.to_string(),
                 message: format!(
-                    "the cache records that the repository has neither {SINGLE_FILE} nor {INDEX_FILE} (only PyTorch .bin weights?)"
+                    "the cache records that the repository has neither {SINGLE_FILE} nor {INDEX_FILE}, and holds no other weights"
                 ),
             })
         }
+        CacheMiss::NoSafetensors => "no weights cached".to_string(),
         CacheMiss::NoRevision => "no snapshot for this revision".to_string(),
         CacheMiss::Incomplete(what) => what,
     };
     if env.offline {
         return Err(Error::NotCached {
-            repo: repo.as_str().to_string(),
-            revision: revision.to_string(),
+            repo: target.spec(),
+            revision: target.revision.to_string(),
             cache: env.cache_dir.clone(),
             reason,
         });
     }
     if options.header_only {
-        return super::download::fetch_headers(env, repo, revision, options.progress);
+        return super::download::fetch_headers(env, target, options.progress);
     }
-    super::download::download_model(env, repo, revision, options.progress)?;
-    find_cached(&env.cache_dir, repo, revision)?
+    super::download::download_model(env, target, options.progress)?;
+    find_cached(&env.cache_dir, target)?
         .map(|cached| cached.resolved)
         .map_err(|_| Error::Cache {
-            path: env.cache_dir.join(repo.cache_folder()),
+            path: env.cache_dir.join(target.repo.cache_folder()),
             message: "the download finished but the snapshot is incomplete".to_string(),
         })
 }

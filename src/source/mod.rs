@@ -6,6 +6,7 @@ pub mod hub;
 pub mod local;
 pub mod net;
 pub mod spec;
+pub mod weights;
 
 use std::path::{Path, PathBuf};
 
@@ -53,19 +54,22 @@ pub fn resolve(arg: &str, request: &Request) -> Result<Resolved> {
             }
             local::resolve(&path, request.config)
         }
-        Spec::Hub(repo) => {
+        Spec::Hub(repo, tag) => {
             let env = hub::HubEnv::from_env(request.offline);
             let options = hub::Fetch {
                 header_only: request.header_only,
                 progress: request.progress,
             };
             let revision = request.revision.unwrap_or(hub::DEFAULT_REVISION);
-            hub::resolve(&env, &repo, revision, request.config, options).map_err(|e| {
-                Error::Remote {
-                    spec: arg.to_string(),
-                    source: Box::new(e),
-                    suggestion: spec::suggest(Path::new(arg)),
-                }
+            let target = hub::Target {
+                repo: &repo,
+                tag: tag.as_deref(),
+                revision,
+            };
+            hub::resolve(&env, &target, request.config, options).map_err(|e| Error::Remote {
+                spec: arg.to_string(),
+                source: Box::new(e),
+                suggestion: spec::suggest(Path::new(arg)),
             })
         }
     }

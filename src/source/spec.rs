@@ -27,8 +27,9 @@ pub const MAX_SUGGESTION_DISTANCE: usize = 2;
 pub enum Spec {
     /// An existing file or directory.
     Local(PathBuf),
-    /// A Hugging Face model id (no local path of that name exists).
-    Hub(RepoId),
+    /// A Hugging Face model id (no local path of that name exists), with the GGUF tag
+    /// after a colon if any (`owner/repo:Q4_K_M`).
+    Hub(RepoId, Option<String>),
 }
 
 /// Decide what `arg` names. A path that exists wins (silently, as transformers does); a
@@ -41,7 +42,13 @@ pub fn classify(arg: &str) -> Result<Spec> {
     }
     if !looks_like_path(arg) {
         if let Some(repo) = RepoId::parse(arg) {
-            return Ok(Spec::Hub(repo));
+            return Ok(Spec::Hub(repo, None));
+        }
+        // `owner/repo:Q4_K_M`: a Hub id cannot hold a colon, so this is a GGUF tag.
+        if let Some((id, tag)) = arg.rsplit_once(':') {
+            if let (Some(repo), false) = (RepoId::parse(id), tag.is_empty()) {
+                return Ok(Spec::Hub(repo, Some(tag.to_string())));
+            }
         }
     }
     Err(Error::NotFound {

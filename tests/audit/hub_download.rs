@@ -206,11 +206,20 @@ fn an_interrupted_download_resumes_with_only_the_missing_bytes() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("run again to resume"), "{}", out.stderr);
     drop(broken);
+    // The weights' partial file (named by its 64-hex LFS sha256; config.json, fetched at
+    // the same time, may have left its own).
     let part: Vec<PathBuf> = blobs(tmp.path())
         .into_iter()
         .filter(|b| b.extension().is_some_and(|e| e == "part"))
+        .filter(|b| b.file_stem().is_some_and(|s| s.len() == 64))
         .collect();
     assert_eq!(part.len(), 1, "{:?}", blobs(tmp.path()));
+    let config_have: u64 = blobs(tmp.path())
+        .into_iter()
+        .filter(|b| b.extension().is_some_and(|e| e == "part"))
+        .filter(|b| b.file_stem().is_some_and(|s| s.len() == 40))
+        .map(|b| std::fs::metadata(b).unwrap().len())
+        .sum();
     let have = std::fs::metadata(&part[0]).unwrap().len();
     let size = std::fs::metadata(fixture("tiny/bert-model/model.safetensors"))
         .unwrap()
@@ -241,9 +250,12 @@ fn an_interrupted_download_resumes_with_only_the_missing_bytes() {
         ],
         "only the missing bytes were asked for"
     );
-    // Body bytes served: the missing part of the weights, the whole config, and hf-hub's
-    // one-byte probe of each of the two files.
-    assert_eq!(good.body_bytes(), size - have + config_bytes() + 2);
+    // Body bytes served: the missing parts of the weights and of the config (resumed
+    // too when its transfer was cut), and hf-hub's one-byte probe of each of the two files.
+    assert_eq!(
+        good.body_bytes(),
+        size - have + config_bytes() - config_have + 2
+    );
 }
 
 /// Bytes of the fixture's config.json (served whole on a download).
@@ -275,7 +287,14 @@ fn hub_errors_are_one_clear_line() {
             vec!["inspect", "org/tiny", "--revision", "v9"],
             "revision `v9` not found in org/tiny",
         ),
-        (vec!["inspect", "org/bin-only"], "only pytorch_model.bin"),
+        (
+            vec!["inspect", "org/bin-only", "--header-only"],
+            "the weights are PyTorch files (pytorch_model.bin) (",
+        ),
+        (
+            vec!["inspect", "org/bin-only:Q4_0"],
+            "no GGUF file matches `:Q4_0`: the repository has none",
+        ),
     ] {
         let out = hub_run(tmp.path(), &e, &args);
         assert_eq!(out.code, 2, "{args:?}");

@@ -14,6 +14,12 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+fn is_lfs(name: &str) -> bool {
+    [".safetensors", ".bin", ".gguf", ".pt", ".pth"]
+        .iter()
+        .any(|e| name.ends_with(e))
+}
+
 /// One served file.
 #[derive(Clone)]
 pub struct File {
@@ -41,9 +47,10 @@ impl Repo {
         }
     }
 
-    /// Serve `path` as `name`; `*.safetensors` files are LFS files.
+    /// Serve `path` as `name`; weights (`*.safetensors`, `*.bin`, `*.gguf`, `*.pt`) are
+    /// LFS files, as the Hub's default `.gitattributes` makes them.
     pub fn file(mut self, name: &str, path: PathBuf) -> Repo {
-        let lfs = name.ends_with(".safetensors");
+        let lfs = is_lfs(name);
         let bytes_len = std::fs::metadata(&path).unwrap().len();
         let etag = if lfs {
             let mut h = Sha256::new();
@@ -70,7 +77,7 @@ impl Repo {
     /// its path, not of its bytes (for header-only benchmarks on sparse multi-terabyte
     /// layouts, where hashing would read every hole).
     pub fn file_unhashed(mut self, name: &str, path: PathBuf) -> Repo {
-        if !name.ends_with(".safetensors") {
+        if !is_lfs(name) {
             return self.file(name, path);
         }
         let size = std::fs::metadata(&path).unwrap().len();
@@ -441,6 +448,9 @@ fn handle(mut conn: TcpStream, state: &State, is_cdn: bool) -> std::io::Result<(
         }
         _ => {}
     }
+    if let Some(api) = req.path.strip_prefix("/api/models/") {
+        return repo_info(&mut conn, state, api);
+    }
     let Some((repo_id, rest)) = req.path.trim_start_matches('/').split_once("/resolve/") else {
         return error(&mut conn, "404 Not Found", None);
     };
@@ -490,4 +500,47 @@ fn handle(mut conn: TcpStream, state: &State, is_cdn: bool) -> std::io::Result<(
     }
     h.push(("ETag".into(), format!("\"{}\"", file.etag)));
     send_file(&mut conn, &req, file, h, state)
+}
+
+/// `GET /api/models/{repo}[/revision/{revision}]`: `{"id", "sha", "siblings"}` with each
+/// file's `rfilename` and `size` (docs/hub.md). Legacy ids answer a relative 307.
+fn repo_info(conn: &mut TcpStream, state: &State, api: &str) -> std::io::Result<()> {
+    let (repo_id, revision) = match api.split_once("/revision/") {
+        Some((r, rev)) => (r.to_string(), rev.replace("%2F", "/")),
+        None => (api.to_string(), "main".to_string()),
+    };
+    if let Some((_, canonical)) = state.aliases.iter().find(|(a, _)| *a == repo_id) {
+        let loc = format!("/api/models/{canonical}/revision/{revision}");
+        return respond(
+            conn,
+            "307 Temporary Redirect",
+            &[
+                ("Location".into(), loc),
+                ("Content-Length".into(), "0".into()),
+            ],
+        );
+    }
+    let Some(repo) = state.repos.iter().find(|r| r.id == repo_id) else {
+        return error(conn, "404 Not Found", Some("RepoNotFound"));
+    };
+    if revision != "main" && revision != repo.commit {
+        return error(conn, "404 Not Found", Some("RevisionNotFound"));
+    }
+    let mut names: Vec<&String> = repo.files.keys().collect();
+    names.sort();
+    let siblings: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| serde_json::json!({"rfilename": n, "size": repo.files[*n].size}))
+        .collect();
+    let body =
+        serde_json::json!({"id": repo.id, "sha": repo.commit, "siblings": siblings}).to_string();
+    respond(
+        conn,
+        "200 OK",
+        &[
+            ("Content-Type".into(), "application/json".into()),
+            ("Content-Length".into(), body.len().to_string()),
+        ],
+    )?;
+    conn.write_all(body.as_bytes())
 }
