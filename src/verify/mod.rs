@@ -224,7 +224,7 @@ fn verify_file(
     map: &Mmap,
     data_start: u64,
     tensors: &[(usize, &Classified)],
-    progress: &dyn Fn(u64),
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileScan> {
     let _ = map.advise(Advice::Sequential);
     // Offsets were validated against this map's length in checkpoint::parse and again in
@@ -339,7 +339,7 @@ pub struct Inputs<'a> {
     /// Do not fail on NaN/Inf.
     pub allow_nonfinite: bool,
     /// Called with the number of bytes done after each window.
-    pub progress: &'a dyn Fn(u64),
+    pub progress: &'a (dyn Fn(u64) + Sync),
 }
 
 /// Verify a checkpoint: hash every file, scan every tensor.
@@ -363,17 +363,28 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
     let mut scanned = vec![false; tensors.len()];
     let mut files = Vec::new();
     let mut total = 0u64;
-    for (fi, (f, map)) in checkpoint.files.iter().zip(&maps).enumerate() {
-        let mine: Vec<(usize, &Classified)> = tensors
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.tensor.file == fi)
-            .collect();
+    // Files are hashed concurrently (each file's hash is one sequential stream): on N
+    // cores, N shards at a time.
+    let scans: Vec<Result<FileScan>> = checkpoint
+        .files
+        .par_iter()
+        .zip(&maps)
+        .enumerate()
+        .map(|(fi, (f, map))| {
+            let mine: Vec<(usize, &Classified)> = tensors
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.tensor.file == fi)
+                .collect();
+            verify_file(map, f.data_start, &mine, progress)
+        })
+        .collect();
+    for (f, scan) in checkpoint.files.iter().zip(scans) {
         let FileScan {
             sha256,
             bytes,
             partials,
-        } = verify_file(map, f.data_start, &mine, progress)?;
+        } = scan?;
         // Bytes actually read: bounded by real file sizes.
         total = total.saturating_add(bytes);
         for (i, p) in partials {
