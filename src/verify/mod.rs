@@ -233,8 +233,13 @@ fn verify_file(
     let data_start = to_usize(data_start);
     let mut pieces = Vec::new();
     for &(i, t) in tensors {
-        // Block-quantized tensors are hashed, not scanned.
-        let dtype = t.tensor.dtype.st();
+        // Block-quantized tensors are hashed, not scanned; so are packed quantized
+        // weights (several weights per stored element: their words are not values).
+        let dtype = t
+            .tensor
+            .dtype
+            .st()
+            .filter(|_| t.tensor.stored_elements == t.tensor.elements);
         let width = dtype.and_then(scan::scanned_width);
         let (s, e) = t.tensor.data_offsets;
         let (s, e) = (data_start + to_usize(s), data_start + to_usize(e));
