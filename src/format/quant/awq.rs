@@ -47,8 +47,10 @@ enum Layout {
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     bits: u64,
-    group: i64,
+    /// `None` without a config: the stored shapes give the groups.
+    group: Option<i64>,
     zero_point: bool,
+    /// `None` without a config: the stored shapes give the layout.
     layout: Option<Layout>,
 }
 
@@ -67,16 +69,18 @@ fn apply(job: &mut Job<'_>) -> Result<String> {
             return Ok(format!("version {other}, not read"));
         }
     };
+    let configured = p.origin != super::params::Origin::Tensors;
     let settings = Settings {
+        // AutoAWQ packs 4-bit weights only; AwqConfig's defaults are 4 bits, group 128.
         bits: p
             .int(&["bits", "w_bit"], 1, 8)?
             .map_or(4, i64::unsigned_abs),
         group: match p.int(&["group_size", "q_group_size"], -1, 1 << 30)? {
             Some(0) => return Err(p.error("`group_size` must be positive or -1, found 0".into())),
-            g => g.unwrap_or(128),
+            g => configured.then(|| g.unwrap_or(128)),
         },
         zero_point: p.boolean("zero_point")?.unwrap_or(true),
-        layout: (p.origin != super::params::Origin::Tensors).then_some(layout),
+        layout: configured.then_some(layout),
     };
     let mut seen = Vec::new();
     for name in job.tensors.ending(".qweight") {
@@ -93,16 +97,16 @@ fn module(job: &mut Job<'_>, s: Settings, qweight: &str) -> Result<Layout> {
     let m = module_of(qweight, ".qweight")
         .unwrap_or_default()
         .to_string();
-    let word = word_bits(&q).filter(|&w| w % s.bits == 0).ok_or_else(|| {
-        job.error(
+    if word_bits(&q) != Some(32) || 32 % s.bits != 0 {
+        return Err(job.error(
             &q,
             format!(
-                "packed weights are words of 32 / {} weights, found {}",
+                "AutoAWQ packs {}-bit weights into I32 words, found {}",
                 s.bits, q.dtype
             ),
-        )
-    })?;
-    let pack = word / s.bits;
+        ));
+    }
+    let pack = 32 / s.bits;
     let [rows, cols] = dims::<2>(&q)
         .ok_or_else(|| job.error(&q, format!("qweight must be 2-D, found {:?}", q.shape)))?;
     let scales = job.require(&format!("{m}.scales"), &q)?;
@@ -168,36 +172,57 @@ fn companions(
             ))
         }
     };
-    let pack = 32 / s.bits;
-    let groups = if s.group > 0 {
-        inputs / s.group.unsigned_abs()
-    } else {
-        1
-    };
-    let (want_scales, want_zeros) = match layout {
-        Layout::Gemm => ([groups, out], [groups, out / pack]),
-        Layout::Gemv => match zeros_width(inputs, s.group) {
-            Some(zw) => ([out, zw.saturating_mul(pack)], [out, zw]),
-            None => {
-                return Err(job.error(
-                    q,
-                    format!(
-                        "AutoAWQ's GEMV has no zeros width for group size {}",
-                        s.group
-                    ),
-                ))
-            }
-        },
-    };
+    let (want_scales, want_zeros) =
+        expected(job, q, &scales, qzeros.as_ref(), s, layout, [out, inputs])?;
     let check = |t: &Tensor, want: [u64; 2]| {
         if dims::<2>(t) == Some(want) {
             Ok(())
         } else {
-            Err(job.error(t, format!("shape {:?}, but a {layout:?} module of {out} outputs and {inputs} inputs at group size {} stores {want:?}", t.shape, s.group)))
+            let group = s
+                .group
+                .map_or("from the shapes".to_string(), |g| g.to_string());
+            Err(job.error(t, format!("shape {:?}, but a {layout:?} module of {out} outputs and {inputs} inputs at group size {group} stores {want:?}", t.shape)))
         }
     };
     check(&scales, want_scales)?;
     qzeros.map_or(Ok(()), |z| check(&z, want_zeros))
+}
+
+/// The shapes `scales` and `qzeros` must have. Without a configured group size, GEMM's
+/// group count is the scales' rows and GEMV's zeros width the qzeros' (or scales')
+/// columns.
+fn expected(
+    job: &Job<'_>,
+    q: &Tensor,
+    scales: &Tensor,
+    qzeros: Option<&Tensor>,
+    s: Settings,
+    layout: Layout,
+    [out, inputs]: [u64; 2],
+) -> Result<([u64; 2], [u64; 2])> {
+    let pack = 32 / s.bits;
+    let stored = |t: Option<&Tensor>, i: usize| t.and_then(|t| t.shape.get(i).copied());
+    match (layout, s.group) {
+        (Layout::Gemm, g) => {
+            let groups = match g {
+                Some(g) if g > 0 => inputs / g.unsigned_abs(),
+                Some(_) => 1,
+                None => stored(Some(scales), 0).unwrap_or(0),
+            };
+            Ok(([groups, out], [groups, out / pack]))
+        }
+        (Layout::Gemv, Some(g)) => match zeros_width(inputs, g) {
+            Some(zw) => Ok(([out, zw.saturating_mul(pack)], [out, zw])),
+            None => Err(job.error(
+                q,
+                format!("AutoAWQ's GEMV has no zeros width for group size {g}"),
+            )),
+        },
+        (Layout::Gemv, None) => {
+            let zw = stored(qzeros, 1).unwrap_or(stored(Some(scales), 1).unwrap_or(0) / pack);
+            Ok(([out, zw.saturating_mul(pack)], [out, zw]))
+        }
+    }
 }
 
 /// AutoAWQ `gemv.py` `calculate_zeros_width(in, group)` (pack_num 8); `None` for a group
@@ -229,10 +254,10 @@ fn describe(s: Settings, version: &str, seen: &[Layout]) -> String {
             )
         }
     };
-    let group = if s.group > 0 {
-        format!("group size {}", s.group)
-    } else {
-        "one group per row".into()
+    let group = match s.group {
+        Some(g) if g > 0 => format!("group size {g}"),
+        Some(_) => "one group per row".into(),
+        None => "groups from the shapes".into(),
     };
     let zero = if s.zero_point {
         "zero points"

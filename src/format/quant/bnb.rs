@@ -165,22 +165,23 @@ fn read_state(job: &Job<'_>, state: &Tensor, bytes: &[u8], quant_type: &str) -> 
             )))
         }
     }
-    let shape =
-        match map.get("shape") {
-            Some(Value::Array(dims)) if dims.len() <= MAX_QUANT_STATE_RANK => dims
-                .iter()
-                .map(Value::as_u64)
-                .collect::<Option<Vec<u64>>>()
-                .ok_or_else(|| {
-                    bad(format!(
-                        "shape {} is not a list of non-negative integers",
-                        Value::Array(dims.clone())
-                    ))
-                })?,
-            other => return Err(bad(format!(
+    let shape = match map.get("shape") {
+        Some(Value::Array(dims)) if dims.len() <= MAX_QUANT_STATE_RANK => dims
+            .iter()
+            .map(Value::as_u64)
+            .collect::<Option<Vec<u64>>>()
+            .ok_or_else(|| {
+                bad(format!(
+                    "shape {} is not a list of non-negative integers",
+                    Value::Array(dims.clone())
+                ))
+            })?,
+        other => {
+            return Err(bad(format!(
                 "shape must be a list of at most {MAX_QUANT_STATE_RANK} integers, found {other:?}"
-            ))),
-        };
+            )))
+        }
+    };
     Ok(State {
         shape,
         blocksize: map.get("blocksize").and_then(Value::as_u64),

@@ -55,6 +55,9 @@ fn apply(job: &mut Job<'_>) -> Result<String> {
     }
     parts.push(match block {
         Some([o, i]) => format!("{o}×{i} blocks"),
+        None if job.params.origin == super::params::Origin::Tensors => {
+            "scale grid from the shapes".to_string()
+        }
         None => "one scale per tensor or channel".to_string(),
     });
     if let Some(a) = job.params.string(&["activation_scheme"])? {
@@ -118,7 +121,8 @@ fn module(
 }
 
 /// Block scales: the weight's leading dims, then ceil(out / bo), ceil(in / bi). Without
-/// blocks: one scale, or one per output row.
+/// blocks: one scale, or one per output row. Without a config, any block grid fits: the
+/// weight's rank, each dimension at most the weight's.
 fn check_scale(
     job: &Job<'_>,
     weight: &Tensor,
@@ -131,6 +135,10 @@ fn check_scale(
             let mut want = w[..n - 2].to_vec();
             want.extend([w[n - 2].div_ceil(bo), w[n - 1].div_ceil(bi)]);
             scale.shape == want
+        }
+        _ if job.params.origin == super::params::Origin::Tensors => {
+            scale.shape.len() == w.len()
+                && scale.shape.iter().zip(w).all(|(s, d)| (1..=*d).contains(s))
         }
         _ => scale.elements == 1 || w.first().is_some_and(|&rows| scale.elements == rows),
     };

@@ -193,10 +193,7 @@ fn inferred_bits(
     word: u64,
     g_idx: Option<&Tensor>,
 ) -> Result<u64> {
-    let inputs = g_idx
-        .and_then(dims::<1>)
-        .map(|[n]| n)
-        .filter(|&n| n > 0);
+    let inputs = g_idx.and_then(dims::<1>).map(|[n]| n).filter(|&n| n > 0);
     let Some(inputs) = inputs else {
         return Err(job.error(
             q,

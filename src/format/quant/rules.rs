@@ -90,7 +90,10 @@ fn rule(key: &str, value: &Value) -> std::result::Result<Rule, String> {
         None => (false, key.strip_prefix("+:").unwrap_or(key)),
     };
     let regex = compile(&format!("^(?:{body})")).map_err(|e| {
-        format!("dynamic rule `{key}` is not a regular expression paramaudit can match: {e}")
+        format!(
+            "dynamic rule `{key}` is not a regular expression paramaudit can match: {}",
+            last_line(&e)
+        )
     })?;
     let setting = |name: &str| match value.get(name) {
         None | Some(Value::Null) => Ok(None),
@@ -110,6 +113,18 @@ fn rule(key: &str, value: &Value) -> std::result::Result<Rule, String> {
         exclude,
         set,
     })
+}
+
+/// The regex crate's message on one line: its last line says what is wrong (the lines
+/// before it draw the pattern with carets).
+fn last_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    last.trim().trim_start_matches("error: ").to_string()
 }
 
 fn compile(pattern: &str) -> std::result::Result<Regex, regex::Error> {
@@ -214,7 +229,10 @@ mod tests {
     #[test]
     fn a_pattern_the_regex_crate_cannot_compile_is_a_config_error() {
         let e = Dynamic::read(&params(r#"{"dynamic": {"-:(?<=x)y": {}}}"#)).unwrap_err();
-        assert!(e.to_string().contains("dynamic rule `-:(?<=x)y`"), "{e}");
+        let line = e.to_string();
+        assert!(line.contains("dynamic rule `-:(?<=x)y`"), "{line}");
+        assert!(line.ends_with("look-behind, is not supported"), "{line}");
+        assert!(!line.contains('\n'), "one line: {line}");
         let e = Dynamic::read(&params(r#"{"dynamic": {"+:a": {"bits": "8"}}}"#)).unwrap_err();
         assert!(e.to_string().contains("dynamic.+:a.bits"), "{e}");
     }
