@@ -958,3 +958,21 @@ fn mutate_data(path: &Path, out: &Path, rng: &mut Rng) -> Vec<u8> {
     st.write(out);
     std::fs::read(out).unwrap()
 }
+
+#[test]
+fn a_module_the_config_keeps_unconverted_but_stored_quantized_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = variant(&tmp.path().join("listed"), "mxfp4", |_| {});
+    let mut c: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("config.json")).unwrap()).unwrap();
+    c["quantization_config"]["modules_to_not_convert"] = json!(["model.layers.*.mlp.experts"]);
+    std::fs::write(d.join("config.json"), c.to_string()).unwrap();
+    let report = inspect(tmp.path(), &d);
+    // Counted as stored all the same: the logical count of the gpt-oss twin, 142,032.
+    assert_eq!(u(&report["totals"]["parameters"]), 142_032);
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("modules_to_not_convert lists 4 quantized weight(s) as not converted"),
+        "{notes}"
+    );
+}
