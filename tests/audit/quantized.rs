@@ -976,3 +976,53 @@ fn a_module_the_config_keeps_unconverted_but_stored_quantized_is_named() {
         "{notes}"
     );
 }
+
+#[test]
+fn a_sharded_checkpoint_reads_each_quant_state_from_its_own_shard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("sharded");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(dir("bnb-nf4").join("config.json"), d.join("config.json")).unwrap();
+    let st = St::read(&dir("bnb-nf4").join("model.safetensors"));
+    // Alternate tensors between two shards: a weight and its quant state often part.
+    let mut shards = [Vec::new(), Vec::new()];
+    for (i, t) in st.tensors.iter().enumerate() {
+        shards[i % 2].push(t.clone());
+    }
+    let mut weight_map = serde_json::Map::new();
+    for (i, tensors) in shards.into_iter().enumerate() {
+        let file = format!("model-{:05}-of-00002.safetensors", i + 1);
+        for t in &tensors {
+            weight_map.insert(t.0.clone(), json!(file));
+        }
+        St {
+            metadata: st.metadata.clone(),
+            tensors,
+        }
+        .write(&d.join(&file));
+    }
+    let index = json!({ "metadata": {}, "weight_map": weight_map });
+    std::fs::write(d.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    let report = inspect(tmp.path(), &d);
+    let r = reference(&dir("bnb-nf4"));
+    assert_eq!(report["source"]["files"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        u(&report["totals"]["parameters"]),
+        u(&r["totals"]["logical_parameters"])
+    );
+    assert_eq!(
+        u(&report["totals"]["overhead"]),
+        u(&r["totals"]["overhead_elements"])
+    );
+    assert_eq!(
+        u(&report["totals"]["bytes"]),
+        u(&r["totals"]["stored_bytes"])
+    );
+    assert_eq!(report["differences"]["unexplained"], 0);
+    let q = tensor(&report, "model.layers.0.mlp.down_proj.weight");
+    assert_eq!(
+        q["shape"],
+        json!([128, 256]),
+        "from the quant state in the other shard"
+    );
+}

@@ -170,7 +170,7 @@ impl<'a> Job<'a> {
             ));
         }
         let _ = self.tensors.take(stored);
-        self.tally.modules += 1;
+        self.tally.modules = self.tally.modules.saturating_add(1);
         self.tally.logical = self.tally.logical.saturating_add(elements);
         self.tally.stored = self.tally.stored.saturating_add(t.stored_elements);
         self.tensors.insert(Tensor {
