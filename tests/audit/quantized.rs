@@ -695,7 +695,7 @@ fn malformed_quantized_tensors_are_one_clear_line() {
         t,
         &zeros,
         file,
-        "qzeros`: shape [4, 16], but a Gemm module of 128 outputs and 128 inputs",
+        "qzeros`: shape [4, 16], but a GEMM module of 128 outputs and 128 inputs",
     );
     let state = format!("{Q}.weight.quant_state.bitsandbytes__nf4");
     let cut = variant(&t.join("bnb-cut"), "bnb-nf4", |st| {

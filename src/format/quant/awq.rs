@@ -43,6 +43,15 @@ enum Layout {
     Gemv,
 }
 
+impl Layout {
+    fn name(self) -> &'static str {
+        match self {
+            Layout::Gemm => "GEMM",
+            Layout::Gemv => "GEMV",
+        }
+    }
+}
+
 /// The config's settings.
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -181,7 +190,7 @@ fn companions(
             let group = s
                 .group
                 .map_or("from the shapes".to_string(), |g| g.to_string());
-            Err(job.error(t, format!("shape {:?}, but a {layout:?} module of {out} outputs and {inputs} inputs at group size {group} stores {want:?}", t.shape)))
+            Err(job.error(t, format!("shape {:?}, but a {} module of {out} outputs and {inputs} inputs at group size {group} stores {want:?}", t.shape, layout.name())))
         }
     };
     check(&scales, want_scales)?;
