@@ -150,16 +150,31 @@ fn leaf_role(name: &str) -> Role {
 /// quantised weight, stays a weight). An unmatched integer or boolean tensor is a buffer,
 /// an unmatched float tensor goes to `other`.
 pub fn classify_one(name: &str, dtype: DType, table: Option<&Compiled>) -> Class {
-    classify_name(name, dtype, false, table)
+    classify_name(name, dtype, false, false, table)
 }
 
 /// Classify one tensor: quantization overhead goes to its own bucket whatever its name;
-/// anything else as [`classify_one`] says.
+/// a quantized weight (see [`is_quantized_weight`]) unmatched by any row is a parameter
+/// whatever its stored dtype; anything else as [`classify_one`] says.
 pub fn classify_tensor(t: &Tensor, table: Option<&Compiled>) -> Class {
-    classify_name(&t.name, t.dtype, t.overhead, table)
+    classify_name(&t.name, t.dtype, t.overhead, is_quantized_weight(t), table)
 }
 
-fn classify_name(name: &str, dtype: DType, overhead: bool, table: Option<&Compiled>) -> Class {
+/// A weight [`crate::format::quant`] rewrote: packed (it holds more logical elements than
+/// it stores), or stored as itself in a quantized dtype (`stored_as` naming itself: int8,
+/// FP8).
+pub fn is_quantized_weight(t: &Tensor) -> bool {
+    !t.overhead
+        && (t.stored_elements != t.elements || t.stored_as.as_deref() == Some(t.name.as_str()))
+}
+
+fn classify_name(
+    name: &str,
+    dtype: DType,
+    overhead: bool,
+    quantized: bool,
+    table: Option<&Compiled>,
+) -> Class {
     if overhead {
         return Class {
             bucket: Bucket::Quantization,
@@ -188,7 +203,7 @@ fn classify_name(name: &str, dtype: DType, overhead: bool, table: Option<&Compil
             };
         }
     }
-    let (bucket, role) = if dtype.is_float() {
+    let (bucket, role) = if dtype.is_float() || quantized {
         (Bucket::Other, leaf_role(name))
     } else {
         (Bucket::Buffer, Role::Buffer)

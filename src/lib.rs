@@ -150,6 +150,7 @@ pub fn open_classified(resolved: &Resolved, options: &Options) -> Result<Opened>
     };
     checkpoint.tensors = format::quant::to_logical(
         std::mem::take(&mut checkpoint.tensors),
+        &checkpoint.files,
         config.as_ref(),
         &mut notes,
     )?;

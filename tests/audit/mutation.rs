@@ -14,16 +14,16 @@ use paramaudit::source::{local, Resolved};
 
 use crate::common::fixture;
 
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
@@ -43,7 +43,7 @@ const EXTREMES: [&str; 10] = [
 ];
 
 /// Replace the `k`-th run of digits in `text` with an extreme value.
-fn replace_number(text: &str, rng: &mut Rng) -> String {
+pub(crate) fn replace_number(text: &str, rng: &mut Rng) -> String {
     let runs: Vec<(usize, usize)> = {
         let b = text.as_bytes();
         let mut out = Vec::new();
@@ -71,7 +71,7 @@ fn replace_number(text: &str, rng: &mut Rng) -> String {
 
 /// One mutation of a safetensors file's bytes: within the header mostly, where the
 /// numbers are.
-fn mutate_file(original: &[u8], rng: &mut Rng) -> Vec<u8> {
+pub(crate) fn mutate_file(original: &[u8], rng: &mut Rng) -> Vec<u8> {
     let header_end = 8 + u64::from_le_bytes(original[..8].try_into().unwrap()) as usize;
     let mut bytes = original.to_vec();
     match rng.next() % 5 {
@@ -101,7 +101,7 @@ fn mutate_file(original: &[u8], rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
-fn render_everything(report: &paramaudit::Report) {
+pub(crate) fn render_everything(report: &paramaudit::Report) {
     for format in [Format::Table, Format::Json, Format::Jsonl, Format::Markdown] {
         for color in [false, true] {
             let mut out = Vec::new();
@@ -112,7 +112,11 @@ fn render_everything(report: &paramaudit::Report) {
     }
 }
 
-fn check_and_diff(report: &paramaudit::Report, baseline: &paramaudit::Report, expectation: &Path) {
+pub(crate) fn check_and_diff(
+    report: &paramaudit::Report,
+    baseline: &paramaudit::Report,
+    expectation: &Path,
+) {
     if let Ok(expected) = Expected::read(expectation) {
         let outcome = compare::check("m", "e", &expected, report, &Default::default());
         for format in [Format::Table, Format::Json, Format::Markdown] {
