@@ -3,7 +3,7 @@
 //! write, and what gguf.cpp requires), nothing overlapping, nothing past the end of the
 //! file, and no more after the last tensor than its own padding.
 
-use super::reader::{align_up, Parsed, Problem, Res, StoredTensor};
+use super::reader::{align_up, shown, Parsed, Problem, Res, StoredTensor};
 
 /// Where each tensor's bytes are, relative to the data section, in the order of
 /// [`Parsed::tensors`]; and how long the data section is.
@@ -14,6 +14,8 @@ pub struct Extents {
     pub spans: Vec<(u64, u64)>,
     /// End of the last tensor's bytes.
     pub data_bytes: u64,
+    /// What was settled without stopping (the size of a tensor of unknown type).
+    pub notes: Vec<String>,
 }
 
 /// Check the data section of a `file_len`-byte file against the tensor infos.
@@ -23,6 +25,7 @@ pub fn check(p: &Parsed, file_len: u64) -> Res<Extents> {
         return Ok(Extents {
             spans,
             data_bytes: 0,
+            notes: Vec::new(),
         });
     }
     let data_len = file_len.checked_sub(p.data_start).ok_or_else(|| {
@@ -38,11 +41,14 @@ pub fn check(p: &Parsed, file_len: u64) -> Res<Extents> {
         if !t.offset.is_multiple_of(p.alignment) {
             return Err(Problem::Bad(format!(
                 "tensor `{}` has offset {}, not a multiple of the alignment {}",
-                t.name, t.offset, p.alignment
+                shown(&t.name),
+                t.offset,
+                p.alignment
             )));
         }
     }
     let mut previous: Option<(usize, u64)> = None; // (tensor, end when known)
+    let mut notes = Vec::new();
     for (k, &i) in order.iter().enumerate() {
         let t = &p.tensors[i];
         check_start(p, previous, t)?;
@@ -57,9 +63,12 @@ pub fn check(p: &Parsed, file_len: u64) -> Res<Extents> {
         if end > data_len {
             return Err(Problem::Bad(format!(
                 "truncated: tensor `{}` ends at data byte {end} (file byte {}) but the file ends at byte {file_len}",
-                t.name,
+                shown(&t.name),
                 p.data_start.saturating_add(end)
             )));
+        }
+        if t.bytes.is_none() {
+            notes.push(unknown_type_note(t, end - t.offset, k + 1 == order.len()));
         }
         spans[i] = (t.offset, end);
         previous = Some((i, end));
@@ -69,13 +78,27 @@ pub fn check(p: &Parsed, file_len: u64) -> Res<Extents> {
     Ok(Extents {
         spans,
         data_bytes: last_end,
+        notes,
     })
+}
+
+/// A type id paramaudit does not know (newer than its table): the elements are known,
+/// the bytes are not; the extent up to the next tensor stands for them.
+fn unknown_type_note(t: &StoredTensor, span: u64, last: bool) -> String {
+    format!(
+        "tensor `{}` has ggml type id {}, which paramaudit does not know: its {} elements are counted, and the {span} bytes up to the {} (an upper bound, padding included) as its size",
+        shown(&t.name),
+        t.ggml.0,
+        t.elements,
+        if last { "end of the file" } else { "next tensor" }
+    )
 }
 
 fn overflow(t: &StoredTensor) -> Problem {
     Problem::Bad(format!(
         "tensor `{}`: offset {} plus its size overflows",
-        t.name, t.offset
+        shown(&t.name),
+        t.offset
     ))
 }
 
@@ -92,18 +115,22 @@ fn check_start(p: &Parsed, previous: Option<(usize, u64)>, t: &StoredTensor) -> 
             if t.offset < end {
                 return Err(Problem::Bad(format!(
                     "tensor `{}` (data bytes {}..) overlaps `{}` (data bytes {}..{end})",
-                    t.name, t.offset, prev.name, prev.offset
+                    shown(&t.name),
+                    t.offset,
+                    shown(&prev.name),
+                    prev.offset
                 )));
             }
             let padded = align_up(end, p.alignment).ok_or_else(|| overflow(prev))?;
-            (padded, Some(prev.name.as_str()))
+            (padded, Some(shown(&prev.name)))
         }
     };
     if t.offset > expected {
         let after = before.map_or(String::new(), |b| format!(" after `{b}`"));
         return Err(Problem::Bad(format!(
             "data bytes {expected}..{} belong to no tensor (a gap{after}, before `{}`)",
-            t.offset, t.name
+            t.offset,
+            shown(&t.name)
         )));
     }
     Ok(())

@@ -11,7 +11,7 @@ use crate::dtype::DType;
 
 use super::layout::Extents;
 use super::names::{self, Kind, Table};
-use super::reader::{align_up, Parsed, Problem, Res, StoredTensor};
+use super::reader::{align_up, shown, Parsed, Problem, Res, StoredTensor};
 
 /// One GGUF file of a checkpoint, read and checked.
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ pub fn translate(parts: &[Part], arch: Option<&str>) -> Res<(Vec<Tensor>, Vec<St
         None => {
             notes.push(format!(
                 "GGUF architecture `{}` has no name table in paramaudit: tensors keep their GGUF names",
-                arch.unwrap_or("(none: general.architecture is missing)")
+                arch.map_or_else(|| "(none: general.architecture is missing)".to_string(), shown)
             ));
             located
                 .iter()
@@ -111,7 +111,7 @@ fn with_table(table: &Table, located: &[Located], notes: &mut Vec<String>) -> Re
                 None => {
                     notes.push(format!(
                         "`{}` has shape {:?}, not a stack [experts, rows, columns]: kept under its GGUF name",
-                        l.t.name,
+                        shown(&l.t.name),
                         l.t.shape()
                     ));
                     out.push(l.whole(l.t.name.clone(), None));
@@ -135,7 +135,7 @@ fn with_table(table: &Table, located: &[Located], notes: &mut Vec<String>) -> Re
 }
 
 fn unknown_note(table: &Table, unknown: &[String]) -> String {
-    let shown: Vec<&str> = unknown.iter().take(5).map(String::as_str).collect();
+    let listed: Vec<String> = unknown.iter().take(5).map(|n| shown(n)).collect();
     let more = if unknown.len() > 5 {
         format!(" and {} more", unknown.len() - 5)
     } else {
@@ -150,7 +150,7 @@ fn unknown_note(table: &Table, unknown: &[String]) -> String {
         "{} of the `{}` file's tensors have no transformers name in paramaudit's table and keep their GGUF names: {}{more}{rope}",
         unknown.len(),
         table.arch,
-        shown.join(", ")
+        listed.join(", ")
     )
 }
 
@@ -222,7 +222,7 @@ fn join_kv_halves(
         }
         return vec![t];
     }
-    let stored: Vec<&str> = parts.iter().map(|l| l.t.name.as_str()).collect();
+    let stored: Vec<String> = parts.iter().map(|l| shown(&l.t.name)).collect();
     notes.push(format!(
         "{} could not be joined into `{name}` (both halves, adjacent in one file, of known types and matching shapes are needed): kept under their GGUF names",
         stored.join(" and ")
@@ -266,12 +266,12 @@ fn check_unique(tensors: &[Tensor]) -> Res<()> {
     let mut seen: BTreeMap<&str, &Tensor> = BTreeMap::new();
     for t in tensors {
         if let Some(other) = seen.insert(&t.name, t) {
-            let stored = |t: &Tensor| t.stored_as.clone().unwrap_or_else(|| t.name.clone());
+            let stored = |t: &Tensor| shown(t.stored_as.as_deref().unwrap_or(&t.name));
             return Err(Problem::Bad(format!(
                 "tensors `{}` and `{}` both read as `{}`",
                 stored(other),
                 stored(t),
-                t.name
+                shown(&t.name)
             )));
         }
     }

@@ -139,6 +139,7 @@ fn finish(
     let mut infos = Vec::with_capacity(parts.len());
     for (i, part) in parts.into_iter().enumerate() {
         let mut file_notes = part.parsed.notes.clone();
+        file_notes.extend(part.extents.notes.iter().cloned());
         if i == 0 {
             file_notes.append(&mut notes);
         }
@@ -293,8 +294,8 @@ fn check_split(paths: &[PathBuf], parts: &[Part]) -> Result<()> {
         if i > 0 && arch.is_some() && arch != first_arch {
             return bad(format!(
                 "its general.architecture `{}` differs from the first part's `{}`",
-                arch.unwrap_or_default(),
-                first_arch.unwrap_or("(none)")
+                reader::shown(arch.unwrap_or_default()),
+                reader::shown(first_arch.unwrap_or("(none)"))
             ));
         }
     }

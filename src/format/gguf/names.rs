@@ -291,7 +291,7 @@ mod tests {
             for (i, a) in rules.iter().enumerate() {
                 for b in &rules[i + 1..] {
                     assert_ne!(a.gguf, b.gguf, "{}: {} twice", t.arch, a.gguf);
-                    if a.kind != Kind::KvHalf || b.kind != Kind::KvHalf {
+                    if a.kind != Kind::KvHalf && b.kind != Kind::KvHalf {
                         assert!(
                             a.hf != b.hf || a.gguf.contains("{E}") != b.gguf.contains("{E}"),
                             "{}: {} and {} both give {}",

@@ -19,6 +19,16 @@ pub const MAX_NAME_BYTES: u64 = 64 * 1024;
 /// The default alignment of the data section and of every tensor's offset.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 
+/// A name or string from the file as messages show it: control characters escaped (a
+/// message is one line), cut after 200 characters.
+pub fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(200).flat_map(char::escape_debug).collect();
+    if s.chars().nth(200).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
 /// Why a read stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
@@ -219,7 +229,7 @@ pub struct Parsed {
     /// Where the data section starts: the end of the tensor infos rounded up to the
     /// alignment.
     pub data_start: u64,
-    /// What was noticed without stopping (repeated keys, unknown type ids).
+    /// What was noticed without stopping (repeated keys).
     pub notes: Vec<String>,
 }
 
@@ -238,7 +248,7 @@ pub fn parse(bytes: &[u8], file_len: u64) -> Res<Parsed> {
     let mut notes = Vec::new();
     let kv = read_kv(&mut c, header.kv_count, &mut notes)?;
     let alignment = alignment(&kv)?;
-    let tensors = read_tensor_infos(&mut c, header.tensor_count, &mut notes)?;
+    let tensors = read_tensor_infos(&mut c, header.tensor_count)?;
     let infos_end = c.pos();
     let data_start = align_up(infos_end, alignment).ok_or_else(|| {
         Problem::Bad(format!(
@@ -311,18 +321,21 @@ fn read_kv(c: &mut Cursor<'_>, count: u64, notes: &mut Vec<String>) -> Res<Vec<(
     for i in 0..count {
         let at = c.pos();
         let key = c.name(&format!("key {i}"))?;
-        let what = format!("value of `{key}`");
+        let what = format!("value of `{}`", shown(&key));
         let id = c.u32(&what)?;
         let t = ValueType::from_id(id).ok_or_else(|| {
             Problem::Bad(format!(
-                "key `{key}` (at byte {at}) has unknown value type {id}"
+                "key `{}` (at byte {at}) has unknown value type {id}",
+                shown(&key)
             ))
         })?;
         let v = value::read(c, t, &what)?;
         match kv.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => {
                 notes.push(format!(
-                    "metadata key `{key}` appears twice; the later value ({v}) is used, as gguf-py's writer keeps it (llama.cpp refuses such a file)"
+                    "metadata key `{}` appears twice; the later value ({}) is used, as gguf-py's writer keeps it (llama.cpp refuses such a file)",
+                    shown(&key),
+                    shown(&v.to_string())
                 ));
                 slot.1 = v;
             }
@@ -349,20 +362,16 @@ fn alignment(kv: &[(String, Value)]) -> Res<u64> {
     }
 }
 
-fn read_tensor_infos(
-    c: &mut Cursor<'_>,
-    count: u64,
-    notes: &mut Vec<String>,
-) -> Res<Vec<StoredTensor>> {
+fn read_tensor_infos(c: &mut Cursor<'_>, count: u64) -> Res<Vec<StoredTensor>> {
     c.bound_count(count, 24, "the tensor count")?;
     let mut tensors: Vec<StoredTensor> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for i in 0..count {
-        let t = read_tensor_info(c, i, notes)?;
+        let t = read_tensor_info(c, i)?;
         if !seen.insert(t.name.clone()) {
             return Err(Problem::Bad(format!(
                 "tensor `{}` appears twice in the tensor infos",
-                t.name
+                shown(&t.name)
             )));
         }
         tensors.push(t);
@@ -373,9 +382,9 @@ fn read_tensor_infos(
 /// One tensor info: name, dimension count (at most 4), dimensions (ggml order), type,
 /// offset. Its bytes come from the ggml block table, rows in whole blocks as ggml
 /// requires; an unknown type id leaves them unknown (noted).
-fn read_tensor_info(c: &mut Cursor<'_>, i: u64, notes: &mut Vec<String>) -> Res<StoredTensor> {
+fn read_tensor_info(c: &mut Cursor<'_>, i: u64) -> Res<StoredTensor> {
     let name = c.name(&format!("tensor info {i}"))?;
-    let what = format!("tensor `{name}`");
+    let what = format!("tensor `{}`", shown(&name));
     let n_dims = c.u32(&what)?;
     if n_dims > MAX_DIMS {
         return Err(Problem::Bad(format!(
@@ -403,7 +412,7 @@ fn read_tensor_info(c: &mut Cursor<'_>, i: u64, notes: &mut Vec<String>) -> Res<
         })?;
     let ggml = GgmlType(c.u32(&what)?);
     let offset = c.u64(&what)?;
-    let bytes = tensor_bytes(&what, &ne, elements, ggml, notes)?;
+    let bytes = tensor_bytes(&what, &ne, elements, ggml)?;
     Ok(StoredTensor {
         name,
         ne,
@@ -414,18 +423,10 @@ fn read_tensor_info(c: &mut Cursor<'_>, i: u64, notes: &mut Vec<String>) -> Res<
     })
 }
 
-fn tensor_bytes(
-    what: &str,
-    ne: &[u64],
-    elements: u64,
-    ggml: GgmlType,
-    notes: &mut Vec<String>,
-) -> Res<Option<u64>> {
+fn tensor_bytes(what: &str, ne: &[u64], elements: u64, ggml: GgmlType) -> Res<Option<u64>> {
+    // An unknown type id (a type newer than paramaudit): the file is still read; its
+    // size is settled by the layout (see `layout::check`).
     let Some((type_name, block, _)) = ggml.info() else {
-        notes.push(format!(
-            "{what} has ggml type id {}, which paramaudit does not know: its elements are counted, its size is bounded by the next tensor's offset",
-            ggml.0
-        ));
         return Ok(None);
     };
     let row = ne.first().copied().unwrap_or(1);
