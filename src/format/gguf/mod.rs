@@ -259,33 +259,29 @@ pub fn open_split(paths: &[PathBuf]) -> Result<Vec<(FileInfo, Vec<Tensor>)>> {
 
 fn check_split(paths: &[PathBuf], parts: &[Part]) -> Result<()> {
     let n = crate::count::len(paths.len());
-    let total: u64 = parts
-        .iter()
-        .map(|p| crate::count::len(p.parsed.tensors.len()))
-        .sum();
+    let keys: Vec<_> = parts.iter().map(|p| split_keys(&p.parsed)).collect();
     let first_arch = parts
         .first()
         .and_then(|p| p.parsed.get("general.architecture"))
         .and_then(Value::as_str);
-    for (i, (path, part)) in paths.iter().zip(parts).enumerate() {
+    let declared = keys.first().and_then(|k| k.2);
+    for (i, ((path, part), &(no, count, tensors))) in paths.iter().zip(parts).zip(&keys).enumerate()
+    {
         let bad = |m: String| Err(format_error(path, m));
-        let (no, count, tensors) = split_keys(&part.parsed);
         let i = crate::count::len(i);
-        match (no, count, tensors) {
-            (Some(no), Some(count), Some(t)) if no == i && count == n && t == total => {}
-            (None, _, _) | (_, None, _) | (_, _, None) => {
-                return bad(format!(
-                    "named as part {} of a {n}-part split GGUF but has no split.no / split.count / split.tensors.count: not a part of this split",
-                    i + 1
-                ))
-            }
-            (Some(no), Some(count), Some(t)) => {
-                return bad(format!(
-                    "named as part {} of {n}, but its split keys say part {} of {count} with {t} tensors in all (the {n} parts hold {total}): a part of another split set, or a renamed one",
-                    i + 1,
-                    no.saturating_add(1)
-                ))
-            }
+        let (Some(no), Some(count), Some(tensors)) = (no, count, tensors) else {
+            return bad(format!(
+                "named as part {} of a {n}-part split GGUF but has no split.no / split.count / split.tensors.count: not a part of this split",
+                i + 1
+            ));
+        };
+        if no != i || count != n || Some(tensors) != declared {
+            return bad(format!(
+                "named as part {} of {n}, but its split keys say part {} of {count} with {tensors} tensors in all (the first part says {}): a part of another split set, or a renamed one",
+                i + 1,
+                no.saturating_add(1),
+                declared.unwrap_or_default()
+            ));
         }
         let arch = part
             .parsed
@@ -298,6 +294,19 @@ fn check_split(paths: &[PathBuf], parts: &[Part]) -> Result<()> {
                 reader::shown(first_arch.unwrap_or("(none)"))
             ));
         }
+    }
+    let total: u64 = parts
+        .iter()
+        .map(|p| crate::count::len(p.parsed.tensors.len()))
+        .sum();
+    if declared != Some(total) {
+        return Err(format_error(
+            &paths[0],
+            format!(
+                "split.tensors.count says {} tensors in all, but the {n} parts hold {total}",
+                declared.unwrap_or_default()
+            ),
+        ));
     }
     Ok(())
 }
