@@ -315,7 +315,9 @@ fn read_header(c: &mut Cursor<'_>) -> Res<Header> {
 }
 
 /// The key-value pairs. A repeated key keeps its first position and takes the later
-/// value, as gguf-py's writer does (llama.cpp refuses such a file): said in a note.
+/// value, as gguf-py's writer does when a key is set twice (its dict never writes the
+/// key twice; llama.cpp's and gguf-py's readers refuse a file that has it): said in a
+/// note.
 fn read_kv(c: &mut Cursor<'_>, count: u64, notes: &mut Vec<String>) -> Res<Vec<(String, Value)>> {
     let mut kv: Vec<(String, Value)> = Vec::new();
     for i in 0..count {
@@ -333,7 +335,7 @@ fn read_kv(c: &mut Cursor<'_>, count: u64, notes: &mut Vec<String>) -> Res<Vec<(
         match kv.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => {
                 notes.push(format!(
-                    "metadata key `{}` appears twice; the later value ({}) is used, as gguf-py's writer keeps it (llama.cpp refuses such a file)",
+                    "metadata key `{}` appears twice; the later value ({}) is used in the first one's place, as gguf-py's writer keeps a key set twice (llama.cpp's and gguf-py's readers refuse such a file)",
                     shown(&key),
                     shown(&v.to_string())
                 ));
