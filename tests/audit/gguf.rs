@@ -134,6 +134,9 @@ fn every_converted_fixture_reads_as_the_model_it_was_converted_from() {
         );
         assert_eq!(t["tensors"], reference["stored_tensor_count"], "{what}");
         assert_eq!(r["differences"]["unexplained"], 0, "{what}");
+        if let Some(active) = reference.get("active_parameters") {
+            assert_eq!(&r["formula"]["active"]["parameters"], active, "{what}");
+        }
 
         // Every logical tensor is the Hugging Face model's tensor of that name and shape.
         let hf = safetensors_header(&hf_dir.join("model.safetensors"));

@@ -110,7 +110,7 @@ fn with_table(table: &Table, located: &[Located], notes: &mut Vec<String>) -> Re
                 Some(experts) => out.extend(experts),
                 None => {
                     notes.push(format!(
-                        "`{}` has shape {:?}, not a stack [experts, rows, columns]: kept under its GGUF name",
+                        "`{}` has shape {:?}, not a stack [experts, rows, columns] of at most {MAX_EXPERTS} non-empty experts: kept under its GGUF name",
                         shown(&l.t.name),
                         l.t.shape()
                     ));
@@ -154,14 +154,18 @@ fn unknown_note(table: &Table, unknown: &[String]) -> String {
     )
 }
 
+/// Most experts a stack is cut into (real models have up to a few hundred).
+pub const MAX_EXPERTS: u64 = 65_536;
+
 /// One tensor per expert of a stack `[E, rows, cols]`: expert `e`'s bytes are the `e`-th
-/// equal share of the stack's (whole blocks: ggml rows are whole blocks).
+/// equal share of the stack's (whole blocks: ggml rows are whole blocks). `None` for
+/// another shape, no experts, more than [`MAX_EXPERTS`], or empty experts.
 fn split_experts(l: &Located, pattern: &str) -> Option<Vec<Tensor>> {
     let shape = l.t.shape();
     let [e, rows, cols] = shape[..] else {
         return None;
     };
-    if e == 0 {
+    if e == 0 || e > MAX_EXPERTS || rows == 0 || cols == 0 {
         return None;
     }
     let per_elements = rows.checked_mul(cols)?;

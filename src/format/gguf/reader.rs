@@ -320,6 +320,7 @@ fn read_header(c: &mut Cursor<'_>) -> Res<Header> {
 /// note.
 fn read_kv(c: &mut Cursor<'_>, count: u64, notes: &mut Vec<String>) -> Res<Vec<(String, Value)>> {
     let mut kv: Vec<(String, Value)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for i in 0..count {
         let at = c.pos();
         let key = c.name(&format!("key {i}"))?;
@@ -332,7 +333,7 @@ fn read_kv(c: &mut Cursor<'_>, count: u64, notes: &mut Vec<String>) -> Res<Vec<(
             ))
         })?;
         let v = value::read(c, t, &what)?;
-        match kv.iter_mut().find(|(k, _)| *k == key) {
+        match index.get(&key).and_then(|&i| kv.get_mut(i)) {
             Some(slot) => {
                 notes.push(format!(
                     "metadata key `{}` appears twice; the later value ({}) is used in the first one's place, as gguf-py's writer keeps a key set twice (llama.cpp's and gguf-py's readers refuse such a file)",
@@ -341,7 +342,10 @@ fn read_kv(c: &mut Cursor<'_>, count: u64, notes: &mut Vec<String>) -> Res<Vec<(
                 ));
                 slot.1 = v;
             }
-            None => kv.push((key, v)),
+            None => {
+                index.insert(key.clone(), kv.len());
+                kv.push((key, v));
+            }
         }
     }
     Ok(kv)

@@ -676,6 +676,32 @@ fn stacked_experts_are_cut_into_exact_shares() {
     );
 }
 
+#[test]
+fn an_empty_or_enormous_stack_is_kept_whole_not_cut() {
+    for ne in [vec![0u64, 0, 1 << 40], vec![8, 16, 0], vec![8, 16]] {
+        let mut g = Gguf::tiny_llama();
+        let bytes = ne.iter().product::<u64>() as usize * 4;
+        g.tensors
+            .push(T::raw("blk.0.ffn_up_exps.weight", &ne, 0, bytes));
+        let (tensors, notes, _) = logical(&g);
+        assert!(
+            tensors.iter().any(|t| t.name == "blk.0.ffn_up_exps.weight"),
+            "{ne:?}"
+        );
+        assert!(notes.iter().any(|n| n.contains("not a stack")), "{notes:?}");
+    }
+}
+
+#[test]
+fn a_million_keys_read_in_linear_time() {
+    let mut g = Gguf::tiny_llama();
+    g.kv.extend((0..200_000).map(|i| (format!("k{i}"), V::U8(0))));
+    let started = std::time::Instant::now();
+    let part = read(&g.bytes()).unwrap();
+    assert_eq!(part.parsed.kv.len(), 200_008);
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+}
+
 fn deepseek(k_b_ty: u32, v_b_ty: u32, between: bool) -> Gguf {
     // A = 2 heads, C = kv_lora 32, DN = 4, DV = 32: attn_k_b [2, 32, 4] (ne [4, 32, 2]),
     // attn_v_b [2, 32, 32] (ne [32, 32, 2]).
