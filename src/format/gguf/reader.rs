@@ -131,9 +131,10 @@ impl<'a> Cursor<'a> {
         self.array(what).map(u64::from_le_bytes)
     }
 
-    /// A count of items of at least `min_size` bytes each: refused when the file cannot
-    /// hold that many (checked before anything is allocated for them).
-    pub fn bound_count(&self, count: u64, min_size: u64, what: &str) -> Res<()> {
+    /// A count (read at byte `at`) of items of at least `min_size` bytes each: refused
+    /// when the rest of the file cannot hold that many (checked before anything is
+    /// allocated for them).
+    pub fn bound_count(&self, count: u64, min_size: u64, what: &str, at: u64) -> Res<()> {
         let fits = count
             .checked_mul(min_size.max(1))
             .is_some_and(|n| n <= self.remaining());
@@ -141,9 +142,9 @@ impl<'a> Cursor<'a> {
             Ok(())
         } else {
             Err(Problem::Bad(format!(
-                "{what}: a count of {count} at byte {} cannot fit in the {} bytes left in the file",
-                self.pos.saturating_sub(8),
-                self.remaining()
+                "{what}: a count of {count} (at byte {at}) cannot fit in the {} bytes left in the file after byte {}",
+                self.remaining(),
+                self.pos
             )))
         }
     }
@@ -304,8 +305,8 @@ fn read_header(c: &mut Cursor<'_>) -> Res<Header> {
     let tensor_count = c.u64("the tensor count")?;
     let kv_count = c.u64("the key-value count")?;
     // The smallest key-value pair is 13 bytes, the smallest tensor info 24.
-    c.bound_count(kv_count, 13, "the key-value count")?;
-    c.bound_count(tensor_count, 24, "the tensor count")?;
+    c.bound_count(kv_count, 13, "the key-value count", 16)?;
+    c.bound_count(tensor_count, 24, "the tensor count", 8)?;
     Ok(Header {
         version,
         big_endian,
@@ -369,7 +370,7 @@ fn alignment(kv: &[(String, Value)]) -> Res<u64> {
 }
 
 fn read_tensor_infos(c: &mut Cursor<'_>, count: u64) -> Res<Vec<StoredTensor>> {
-    c.bound_count(count, 24, "the tensor count")?;
+    c.bound_count(count, 24, "the tensor count", 8)?;
     let mut tensors: Vec<StoredTensor> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for i in 0..count {

@@ -269,8 +269,9 @@ fn read_array(c: &mut Cursor<'_>, what: &str, depth: u32) -> Res<Array> {
             c.pos().saturating_sub(4)
         ))
     })?;
+    let at = c.pos();
     let len = c.u64(what)?;
-    c.bound_count(len, item.min_size(), what)?;
+    c.bound_count(len, item.min_size(), what, at)?;
     if let Some(size) = item.fixed_size() {
         // A run of fixed-size items: keep the few, skip the many at once.
         if len > MAX_KEPT_ITEMS {
