@@ -107,6 +107,9 @@ pub struct FileInfo {
     /// A transformers-style config the reader derived from the file's own metadata
     /// (GGUF's `{arch}.*` keys), used when no config.json is given.
     pub config: Option<serde_json::Value>,
+    /// What the reader noticed without stopping (a GGUF type id it does not know, a
+    /// repeated metadata key): reported as notes, prefixed with the file's name.
+    pub notes: Vec<String>,
 }
 
 /// What the index of a sharded checkpoint declares.
@@ -147,10 +150,10 @@ impl Checkpoint {
                 sort_tensors(&mut tensors);
                 Ok(Checkpoint {
                     header_only: info.header_only,
+                    warnings: file_notes(std::slice::from_ref(&info)),
                     files: vec![info],
                     tensors,
                     index: None,
-                    warnings: Vec::new(),
                 })
             }
             Layout::Sharded(index) => open_sharded(index),
@@ -158,6 +161,17 @@ impl Checkpoint {
             Layout::Remote(remote) => open_remote(remote),
         }
     }
+}
+
+/// The readers' notes of every file, each prefixed with its file's name.
+fn file_notes(files: &[FileInfo]) -> Vec<String> {
+    files
+        .iter()
+        .flat_map(|f| {
+            let name = crate::source::file_name(&f.path);
+            f.notes.iter().map(move |n| format!("{name}: {n}"))
+        })
+        .collect()
 }
 
 /// Tensors in natural name order (`layer.2` before `layer.10`).
@@ -345,7 +359,7 @@ impl ShardIndex {
             files.push(info);
             tensors.extend(shard_tensors);
         }
-        let mut warnings = Vec::new();
+        let mut warnings = file_notes(&files);
         let data = crate::count::sum(files.iter().map(|f| f.data_bytes));
         if let (Some(declared), Some(data)) = (self.info.total_size, data) {
             if declared != data {
@@ -413,12 +427,38 @@ impl ShardIndex {
 }
 
 /// Validate a header read remotely. `file.size` is the whole file's declared size, so
-/// the coverage check (header + data = file) still holds without the data.
+/// the coverage check (header + data = file) still holds without the data. A prefix
+/// starting with the GGUF magic is read by the GGUF reader.
 fn open_prefix(file: &RemoteFile, i: usize) -> Result<(FileInfo, Vec<Tensor>)> {
     let path = PathBuf::from(&file.url);
+    if file.prefix.starts_with(crate::format::gguf::MAGIC) {
+        return open_gguf_prefix(file, i, path);
+    }
     let (info, tensors) = parse(&file.prefix, file.size, i).map_err(|p| Error::header(&path, p))?;
     crate_accepts_prefix(&file.prefix).map_err(|p| Error::header(&path, p))?;
     Ok((FileInfo { path, ..info }, tensors))
+}
+
+fn open_gguf_prefix(file: &RemoteFile, i: usize, path: PathBuf) -> Result<(FileInfo, Vec<Tensor>)> {
+    use crate::format::gguf::{self, Prefix};
+    let bad = |message: String| Error::Format {
+        path: path.clone(),
+        format: gguf::FORMAT,
+        message,
+    };
+    match gguf::parse_prefix(&file.prefix, file.size, i).map_err(bad)? {
+        Prefix::Read(info, tensors) => Ok((
+            FileInfo {
+                path: path.clone(),
+                ..*info
+            },
+            tensors,
+        )),
+        Prefix::NeedAtLeast(n) => Err(bad(format!(
+            "the header continues past the {} bytes read: at least {n} are needed",
+            file.prefix.len()
+        ))),
+    }
 }
 
 fn open_remote(remote: &RemoteHeaders) -> Result<Checkpoint> {
@@ -431,10 +471,10 @@ fn open_remote(remote: &RemoteHeaders) -> Result<Checkpoint> {
             let (info, mut tensors) = open_prefix(file, 0)?;
             sort_tensors(&mut tensors);
             Checkpoint {
+                warnings: file_notes(std::slice::from_ref(&info)),
                 files: vec![info],
                 tensors,
                 index: None,
-                warnings: Vec::new(),
                 header_only: true,
             }
         }
@@ -454,14 +494,14 @@ fn open_remote(remote: &RemoteHeaders) -> Result<Checkpoint> {
     Ok(checkpoint)
 }
 
-/// Files that make one checkpoint without an index (GGUF splits): every tensor in
-/// exactly one of them.
+/// Files that make one checkpoint without an index (GGUF splits, whose split keys the
+/// GGUF reader checks across parts): every tensor in exactly one of them.
 fn open_files(paths: &[PathBuf]) -> Result<Checkpoint> {
     let mut files = Vec::with_capacity(paths.len());
     let mut tensors = Vec::new();
     let mut holder: Map<String, usize> = Map::default();
-    for (i, path) in paths.iter().enumerate() {
-        let (info, file_tensors) = open_file(path, i)?;
+    let opened = crate::format::open_parts(paths)?;
+    for (i, (path, (info, file_tensors))) in paths.iter().zip(opened).enumerate() {
         for t in &file_tensors {
             if let Some(&other) = holder.get(&t.name) {
                 return Err(Error::Index {
@@ -481,10 +521,10 @@ fn open_files(paths: &[PathBuf]) -> Result<Checkpoint> {
     sort_tensors(&mut tensors);
     Ok(Checkpoint {
         header_only: files.iter().any(|f| f.header_only),
+        warnings: file_notes(&files),
         files,
         tensors,
         index: None,
-        warnings: Vec::new(),
     })
 }
 

@@ -12,6 +12,8 @@ pub struct GgmlType(pub u32);
 
 /// ggml's types: id, name, elements per block, bytes per block (llama.cpp
 /// `gguf-py/gguf/constants.py`, GGML_QUANT_SIZES). Ids 4, 5, 31-33 and 36-38 are retired.
+/// Q8_1 is 40 bytes as gguf-py writes and reads it (f32 `d` and `s`); ggml's C
+/// `block_q8_1` is 36 (two halves): an intermediate type no quantizer writes to files.
 const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
     (0, "F32", 1, 4),
     (1, "F16", 1, 2),
@@ -20,7 +22,7 @@ const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
     (6, "Q5_0", 32, 22),
     (7, "Q5_1", 32, 24),
     (8, "Q8_0", 32, 34),
-    (9, "Q8_1", 32, 36),
+    (9, "Q8_1", 32, 40),
     (10, "Q2_K", 256, 84),
     (11, "Q3_K", 256, 110),
     (12, "Q4_K", 256, 144),

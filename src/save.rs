@@ -82,6 +82,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+fn starts_with_gguf_magic(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == crate::format::gguf::MAGIC
+}
+
 /// Save the headers of `resolved` (already validated by a successful inspection) into
 /// `dir`, created if needed. Returns the files written.
 pub fn save_headers(resolved: &Resolved, dir: &Path) -> Result<Vec<PathBuf>> {
@@ -90,6 +98,12 @@ pub fn save_headers(resolved: &Resolved, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut index_text = None;
     match &resolved.layout {
         Layout::Single(path) => {
+            if starts_with_gguf_magic(path) {
+                return Err(Error::Usage(format!(
+                    "--save-header saves safetensors headers; {} is a GGUF file",
+                    path.display()
+                )));
+            }
             let mut h = read_prefix(path)?;
             h.name = SINGLE_FILE.to_string();
             headers.push(h);

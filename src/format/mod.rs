@@ -3,11 +3,12 @@
 //! format's facts carried as data. A format no reader handles is named, so the user
 //! learns what they have.
 
+pub mod gguf;
 pub mod quant;
 pub mod safetensors;
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
@@ -17,19 +18,44 @@ use crate::error::{Error, Result};
 /// Open, validate and read one checkpoint file of any supported format, mapped once.
 /// `file` is the index recorded in each tensor.
 pub fn open_file(path: &Path, file: usize) -> Result<(FileInfo, Vec<Tensor>)> {
+    let map = map_file(path)?;
+    match sniff(map.get(..SNIFF_BYTES).unwrap_or(&map)) {
+        Kind::Safetensors => safetensors::open_mapped(path, map, file),
+        Kind::Gguf => gguf::open_mapped(path, map, file),
+        other => Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            what: other.describe().to_string(),
+        }),
+    }
+}
+
+/// Map a file read-only.
+pub fn map_file(path: &Path) -> Result<Mmap> {
     let handle = File::open(path).map_err(|e| Error::io(path, e))?;
     // SAFETY: the map is read-only. Another process truncating the file while it is
     // mapped makes a later access fault (SIGBUS): the one hazard of any mmap-based
     // reader, the safetensors crate's included (see the README).
     #[allow(unsafe_code)]
     let map = unsafe { Mmap::map(&handle) }.map_err(|e| Error::io(path, e))?;
-    match sniff(map.get(..SNIFF_BYTES).unwrap_or(&map)) {
-        Kind::Safetensors => safetensors::open_mapped(path, map, file),
-        other => Err(Error::UnsupportedFormat {
-            path: path.to_path_buf(),
-            what: other.describe().to_string(),
-        }),
+    Ok(map)
+}
+
+/// Open the files that make one checkpoint without an index: the parts of a split GGUF
+/// are read together (their split keys checked across parts, their tensors named with
+/// the first part's architecture); any other files one by one.
+pub fn open_parts(paths: &[PathBuf]) -> Result<Vec<(FileInfo, Vec<Tensor>)>> {
+    let first = match paths.first() {
+        Some(p) => map_file(p)?,
+        None => return Ok(Vec::new()),
+    };
+    if sniff(first.get(..SNIFF_BYTES).unwrap_or(&first)) == Kind::Gguf {
+        return gguf::open_split(paths);
     }
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| open_file(p, i))
+        .collect()
 }
 
 /// Bytes looked at.
@@ -63,7 +89,7 @@ impl Kind {
             Kind::Safetensors => "a safetensors file",
             Kind::Zip => "a zip archive (a PyTorch checkpoint written by torch.save?); PyTorch files are not read yet: convert to safetensors",
             Kind::Pickle => "a raw pickle (a legacy torch.save checkpoint?); pickle files are not read (they can run code): convert to safetensors",
-            Kind::Gguf => "a GGUF file (llama.cpp); GGUF is not read yet",
+            Kind::Gguf => "a GGUF file (llama.cpp)",
             Kind::Hdf5 => "an HDF5 file (Keras / TensorFlow .h5); not a format paramaudit reads",
             Kind::Onnx => "an ONNX model; not a format paramaudit reads",
             Kind::Json => "a JSON text file, not a checkpoint",

@@ -145,6 +145,7 @@ pub fn parse(
         header_only: saved.is_some(),
         mapped: None,
         config: None,
+        notes: Vec::new(),
     };
     Ok((info, tensors))
 }

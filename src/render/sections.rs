@@ -841,8 +841,17 @@ pub fn verify_verdict(r: &crate::verify::VerifyReport) -> String {
         .count();
     let mismatched = r.files.iter().filter(|f| f.matches == Some(false)).count();
     let checked = r.files.iter().filter(|f| f.matches.is_some()).count();
+    let unscanned = r.tensors.iter().filter(|t| !t.scanned).count();
+    let hashed_only = if unscanned > 0 {
+        format!(
+            "; {} hashed only (quantized blocks and sub-byte values are not decoded)",
+            plural(count::len(unscanned), "tensor")
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "verify {}: {}: {}, {} bytes ({}), {}; sha256 checked {checked}, mismatched {mismatched}; {} with NaN/Inf{}",
+        "verify {}: {}: {}, {} bytes ({}), {}; sha256 checked {checked}, mismatched {mismatched}; {} with NaN/Inf{}{hashed_only}",
         if r.passed { "passed" } else { "FAILED" },
         r.spec,
         plural(count::len(r.files.len()), "file"),

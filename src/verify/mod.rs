@@ -169,6 +169,53 @@ struct Piece {
     dtype: Option<Dtype>,
     start: usize,
     end: usize,
+    /// The values are big-endian (a big-endian GGUF file).
+    swap: bool,
+}
+
+/// The stored extents a tensor's bytes lie in, with the dtype to scan them as: its own
+/// extent and dtype, or for a GGUF file the stored tensors' extents inside it (a tensor
+/// joined from two stored ones spans their padding, which is not scanned) and their own
+/// types.
+fn stored_ranges(
+    span: (u64, u64),
+    dtype: Option<Dtype>,
+    plan: Option<&crate::format::gguf::ScanPlan>,
+) -> Vec<(u64, u64, Option<Dtype>)> {
+    let Some(plan) = plan else {
+        return vec![(span.0, span.1, dtype)];
+    };
+    let first = plan.extents.partition_point(|&(_, e, _)| e <= span.0);
+    plan.extents[first..]
+        .iter()
+        .take_while(|&&(s, _, _)| s < span.1)
+        .map(|&(s, e, d)| (s.max(span.0), e.min(span.1), d))
+        .filter(|&(s, e, _)| s < e)
+        .collect()
+}
+
+/// Scan one piece; big-endian values are byte-swapped into a copy first.
+fn scan_piece(slice: &[u8], dtype: Option<Dtype>, swap: bool) -> Partial {
+    let Some(dtype) = dtype.filter(|d| scan::scanned_width(*d).is_some()) else {
+        return Partial::Skipped;
+    };
+    let width = scan::scanned_width(dtype).unwrap_or(1);
+    let swapped;
+    let slice = if swap && width > 1 {
+        let mut copy = slice.to_vec();
+        for value in copy.chunks_exact_mut(width) {
+            value.reverse();
+        }
+        swapped = copy;
+        &swapped[..]
+    } else {
+        slice
+    };
+    if let Some(a) = scan::scan_float(slice, dtype) {
+        Partial::Float(a)
+    } else {
+        scan::scan_int(slice, dtype).map_or(Partial::Skipped, Partial::Int)
+    }
 }
 
 /// Per-tensor result of a piece.
@@ -218,12 +265,28 @@ fn mapped(spec: &str, f: &FileInfo) -> Result<std::sync::Arc<Mmap>> {
     Ok(mapped.0.clone())
 }
 
+/// A GGUF file's scan plan (byte order, stored extents), read again from the map its
+/// header was validated with.
+fn scan_plan(f: &FileInfo, map: &Mmap) -> Result<Option<crate::format::gguf::ScanPlan>> {
+    if f.format != "gguf" {
+        return Ok(None);
+    }
+    crate::format::gguf::scan_plan(map)
+        .map(Some)
+        .ok_or_else(|| Error::Impossible {
+            path: f.path.clone(),
+            message: "the GGUF header no longer reads as it did when the file was opened"
+                .to_string(),
+        })
+}
+
 /// Hash and scan one file through the map it was validated with. `tensors` are (index
 /// into the output, tensor) for this file.
 fn verify_file(
     map: &Mmap,
     data_start: u64,
     tensors: &[(usize, &Classified)],
+    plan: Option<&crate::format::gguf::ScanPlan>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileScan> {
     let _ = map.advise(Advice::Sequential);
@@ -231,6 +294,7 @@ fn verify_file(
     // `mapped`, so they fit in usize and inside the map.
     let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     let data_start = to_usize(data_start);
+    let swap = plan.is_some_and(|p| p.big_endian);
     let mut pieces = Vec::new();
     for &(i, t) in tensors {
         // Block-quantized tensors are hashed, not scanned; so are packed quantized
@@ -240,20 +304,23 @@ fn verify_file(
             .dtype
             .st()
             .filter(|_| t.tensor.stored_elements == t.tensor.elements);
-        let width = dtype.and_then(scan::scanned_width);
-        let (s, e) = t.tensor.data_offsets;
-        let (s, e) = (data_start + to_usize(s), data_start + to_usize(e));
-        let step = width.map_or(e - s, |w| (PIECE / w).max(1) * w).max(1);
-        let mut at = s;
-        while at < e {
-            let end = (at + step).min(e);
-            pieces.push(Piece {
-                tensor: i,
-                dtype,
-                start: at,
-                end,
-            });
-            at = end;
+        let ranges = stored_ranges(t.tensor.data_offsets, dtype, plan);
+        for (s, e, dtype) in ranges {
+            let width = dtype.and_then(scan::scanned_width);
+            let (s, e) = (data_start + to_usize(s), data_start + to_usize(e));
+            let step = width.map_or(e - s, |w| (PIECE / w).max(1) * w).max(1);
+            let mut at = s;
+            while at < e {
+                let end = (at + step).min(e);
+                pieces.push(Piece {
+                    tensor: i,
+                    dtype,
+                    start: at,
+                    end,
+                    swap,
+                });
+                at = end;
+            }
         }
     }
     pieces.sort_by_key(|p| p.start);
@@ -276,18 +343,7 @@ fn verify_file(
                 mine.par_iter()
                     .map(|p| {
                         let slice = &map[..][p.start..p.end];
-                        let partial = if let Some(dtype) =
-                            p.dtype.filter(|d| scan::scanned_width(*d).is_some())
-                        {
-                            if let Some(a) = scan::scan_float(slice, dtype) {
-                                Partial::Float(a)
-                            } else {
-                                scan::scan_int(slice, dtype).map_or(Partial::Skipped, Partial::Int)
-                            }
-                        } else {
-                            Partial::Skipped
-                        };
-                        (p.tensor, partial)
+                        (p.tensor, scan_piece(slice, p.dtype, p.swap))
                     })
                     .collect::<Vec<_>>()
             },
@@ -381,7 +437,8 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
                 .enumerate()
                 .filter(|(_, t)| t.tensor.file == fi)
                 .collect();
-            verify_file(map, f.data_start, &mine, progress)
+            let plan = scan_plan(f, map)?;
+            verify_file(map, f.data_start, &mine, plan.as_ref(), progress)
         })
         .collect();
     for (f, scan) in checkpoint.files.iter().zip(scans) {

@@ -8,6 +8,7 @@ mod families;
 mod first_contact;
 mod fixtures;
 mod formula_cmd;
+mod gguf;
 mod hub_cache;
 mod hub_concurrency;
 mod hub_download;

@@ -2,6 +2,7 @@
 //! environment, and test-side types that pin the JSON contract.
 #![allow(dead_code)]
 
+pub mod gguf_writer;
 pub mod hub_server;
 pub mod layout;
 pub mod schema;
