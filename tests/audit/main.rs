@@ -16,5 +16,6 @@ mod malformed;
 mod minilm;
 mod moe_layouts;
 mod mutation;
+mod pytorch;
 mod snapshots;
 mod verify;

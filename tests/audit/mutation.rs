@@ -14,16 +14,16 @@ use paramaudit::source::{local, Resolved};
 
 use crate::common::fixture;
 
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
@@ -101,7 +101,7 @@ fn mutate_file(original: &[u8], rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
-fn render_everything(report: &paramaudit::Report) {
+pub(crate) fn render_everything(report: &paramaudit::Report) {
     for format in [Format::Table, Format::Json, Format::Jsonl, Format::Markdown] {
         for color in [false, true] {
             let mut out = Vec::new();
