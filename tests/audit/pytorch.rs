@@ -763,13 +763,13 @@ fn mutated_archives_and_pickles_never_panic() {
                 let mut p = pkl.clone();
                 for _ in 0..=rng.below(3) {
                     let i = rng.below(p.len());
-                    p[i] = if rng.next() % 2 == 0 {
+                    p[i] = if rng.next().is_multiple_of(2) {
                         rng.next() as u8
                     } else {
                         p[i] ^ (1 << (rng.next() % 8))
                     };
                 }
-                if rng.next() % 5 == 0 {
+                if rng.next().is_multiple_of(5) {
                     p.truncate(rng.below(p.len()));
                 }
                 zip(&llama_with("data.pkl", Some(p))).0
@@ -777,13 +777,13 @@ fn mutated_archives_and_pickles_never_panic() {
             // The archive's structure: local headers, central directory, end record.
             1 => {
                 let mut b = good.clone();
-                let i = if rng.next() % 2 == 0 {
+                let i = if rng.next().is_multiple_of(2) {
                     cd + rng.below(b.len() - cd)
                 } else {
                     rng.below(b.len())
                 };
                 b[i] = rng.next() as u8;
-                if rng.next() % 7 == 0 {
+                if rng.next().is_multiple_of(7) {
                     b.truncate(rng.below(b.len()));
                 }
                 b
@@ -791,13 +791,13 @@ fn mutated_archives_and_pickles_never_panic() {
             // The legacy file's pickles and storage headers.
             2 => {
                 let mut b = legacy.clone();
-                let i = if rng.next() % 3 == 0 {
+                let i = if rng.next().is_multiple_of(3) {
                     rng.below(b.len())
                 } else {
                     rng.below(legacy_pickles)
                 };
                 b[i] ^= 1 << (rng.next() % 8);
-                if rng.next() % 7 == 0 {
+                if rng.next().is_multiple_of(7) {
                     b.truncate(rng.below(b.len()));
                 }
                 b
