@@ -230,6 +230,52 @@ pub fn open_legacy(path: &Path, map: Mmap, file: usize) -> Result<(FileInfo, Vec
 mod tests {
     use super::*;
 
+    /// A legacy file by hand: one root storage `r` of 10 float32 (values 0..9) and one
+    /// 2x2 tensor on the view `(v1, view_offset, 6)` at offset 1 within the view.
+    fn legacy_file(view_offset: u8) -> Vec<u8> {
+        let mut b = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.".to_vec();
+        b.extend_from_slice(b"\x80\x02M\xe9\x03.");
+        b.extend_from_slice(b"\x80\x02}(X\x0d\x00\x00\x00little_endian\x88u.");
+        b.extend_from_slice(b"\x80\x02}(X\x01\x00\x00\x00vctorch._utils\n_rebuild_tensor_v2\n((");
+        b.extend_from_slice(b"X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x00r");
+        b.extend_from_slice(b"X\x03\x00\x00\x00cpuK\x0a(X\x02\x00\x00\x00v1K");
+        b.push(view_offset);
+        b.extend_from_slice(b"K\x06ttQK\x01K\x02K\x02\x86K\x02K\x01\x86\x89");
+        b.extend_from_slice(b"ccollections\nOrderedDict\n)RtRu.");
+        b.extend_from_slice(b"\x80\x02](X\x01\x00\x00\x00re.");
+        b.extend_from_slice(&10i64.to_le_bytes());
+        for v in 0..10 {
+            b.extend_from_slice(&(v as f32).to_le_bytes());
+        }
+        b
+    }
+
+    fn open(bytes: &[u8]) -> Result<(FileInfo, Vec<Tensor>)> {
+        let dir = tempfile::tempdir().map_err(|e| crate::Error::io("tmp", e))?;
+        let path = dir.path().join("legacy.pt");
+        std::fs::write(&path, bytes).map_err(|e| crate::Error::io(&path, e))?;
+        crate::format::open_file(&path, 0)
+    }
+
+    #[test]
+    fn a_tensor_on_a_storage_view_starts_at_the_view_plus_its_offset() {
+        let (info, tensors) = open(&legacy_file(4)).unwrap();
+        assert_eq!(info.metadata[crate::format::pytorch::META_LAYOUT], "legacy");
+        assert_eq!(
+            (info.data_bytes, info.data_start),
+            (40, info.file_bytes - 40)
+        );
+        let t = &tensors[0];
+        assert_eq!((t.name.as_str(), t.elements, t.bytes), ("v", 4, 16));
+        // Elements 5..=8 of the root: view offset 4 + tensor offset 1.
+        assert_eq!(t.data_offsets, (20, 36));
+        let e = open(&legacy_file(8)).unwrap_err().to_string();
+        assert!(
+            e.contains("runs past the 10 elements of storage `r`"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn the_magic_number_is_torchs() {
         // pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)

@@ -394,7 +394,7 @@ mod tests {
     use super::*;
 
     /// A stored zip written by hand: records (name, data), 64-byte aligned like torch's,
-    /// with or without the ZIP64 end records.
+    /// with or without ZIP64 (end records, and sizes and offsets in the extra field).
     pub(crate) fn build(records: &[(&str, &[u8])], zip64: bool) -> Vec<u8> {
         let mut out = Vec::new();
         let mut central = Vec::new();
@@ -413,12 +413,25 @@ mod tests {
             out.extend_from_slice(data);
             central.extend_from_slice(&CENTRAL.to_le_bytes());
             central.extend_from_slice(&[0, 0, 0, 0, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-            central.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            // ZIP64: sizes and offset saturated, the values in the extra field.
+            let (size32, local32) = if zip64 {
+                (u32::MAX, u32::MAX)
+            } else {
+                (data.len() as u32, local)
+            };
+            central.extend_from_slice(&size32.to_le_bytes());
+            central.extend_from_slice(&size32.to_le_bytes());
             central.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            central.extend_from_slice(&[0; 12]);
-            central.extend_from_slice(&local.to_le_bytes());
+            central.extend_from_slice(&(if zip64 { 28u16 } else { 0 }).to_le_bytes());
+            central.extend_from_slice(&[0; 10]);
+            central.extend_from_slice(&local32.to_le_bytes());
             central.extend_from_slice(name.as_bytes());
+            if zip64 {
+                central.extend_from_slice(&[1, 0, 24, 0]);
+                central.extend_from_slice(&(data.len() as u64).to_le_bytes());
+                central.extend_from_slice(&(data.len() as u64).to_le_bytes());
+                central.extend_from_slice(&u64::from(local).to_le_bytes());
+            }
         }
         let cd_offset = out.len() as u64;
         out.extend_from_slice(&central);
