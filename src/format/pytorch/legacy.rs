@@ -102,11 +102,12 @@ fn keys(p: &Pickle) -> Res<Vec<String>> {
     items
         .iter()
         .map(|&i| match p.node(i) {
-            Node::Str(s) => Ok(s.clone()),
+            Node::Str(s) if s.len() <= pickle::MAX_KEY_BYTES => Ok(s.clone()),
             Node::Int(n) => Ok(n.to_string()),
             other => Err(format!(
-                "legacy torch format: a storage key is {}",
-                other.kind()
+                "legacy torch format: a listed storage key is {} (a string of at most {} bytes expected)",
+                other.kind(),
+                pickle::MAX_KEY_BYTES
             )),
         })
         .collect()

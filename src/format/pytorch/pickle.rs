@@ -23,6 +23,9 @@ pub type Id = usize;
 pub const MAX_MARKS: usize = 1_000;
 /// Most dimensions a tensor may have.
 pub const MAX_RANK: usize = crate::format::safetensors::MAX_RANK;
+/// Longest storage key or location accepted (torch writes decimal keys, or memory
+/// addresses in the legacy format, and `cpu` / `cuda:0`): they are copied per tensor.
+pub const MAX_KEY_BYTES: usize = 256;
 
 /// Storage classes torch writes (torch.storage `_dtype_to_storage_type_map`) that hold a
 /// dtype paramaudit counts. `torch.cuda.*` spellings come from GPU checkpoints of older
@@ -156,10 +159,11 @@ pub struct TensorRef {
     pub dtype: Option<Dtype>,
 }
 
-/// A dict key that Python would compare by value.
+/// A dict key that Python would compare by value. Strings are interned when read (one
+/// object per distinct string), so a string compares by its id: a key referenced from
+/// the memo a million times is hashed in constant time, never by its length.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Str(String),
     Int(i128),
     Object(Id),
 }
@@ -280,6 +284,7 @@ pub fn evaluate(b: &[u8], persistent: Persistent) -> std::result::Result<Pickle,
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        strings: HashMap::new(),
         persistent,
         protocol: 0,
     };
@@ -317,6 +322,8 @@ struct Vm<'a> {
     /// Stack lengths at each open `MARK`.
     marks: Vec<usize>,
     memo: HashMap<u32, Id>,
+    /// Every distinct string read, to its one object.
+    strings: HashMap<String, Id>,
     persistent: Persistent,
     protocol: u8,
 }
@@ -518,8 +525,19 @@ impl Vm<'_> {
         let s = std::str::from_utf8(s)
             .map_err(|_| "a string that is not UTF-8".to_string())?
             .to_string();
-        self.push(Node::Str(s));
+        self.push_str(s);
         Ok(())
+    }
+
+    /// Push a string, interned: an equal string read before is the same object.
+    fn push_str(&mut self, s: String) {
+        match self.strings.get(&s) {
+            Some(&id) => self.stack.push(id),
+            None => {
+                self.push(Node::Str(s.clone()));
+                self.strings.insert(s, self.arena.len() - 1);
+            }
+        }
     }
 
     fn long(&mut self, n: u64) -> Res<()> {
@@ -619,11 +637,13 @@ impl Vm<'_> {
             b'U' => {
                 let n = self.uint(1)?;
                 let s = self.take(n)?;
-                let node = match std::str::from_utf8(s) {
-                    Ok(t) => Node::Str(t.to_string()),
-                    Err(_) => Node::Bytes(n),
-                };
-                self.push(node);
+                match std::str::from_utf8(s) {
+                    Ok(t) => {
+                        let t = t.to_string();
+                        self.push_str(t);
+                    }
+                    Err(_) => self.push(Node::Bytes(n)),
+                }
             }
             b'C' | b'B' | 0x8e | 0x96 => {
                 let width = match op {
@@ -778,7 +798,6 @@ impl Vm<'_> {
 
     fn key_of(&self, id: Id) -> Key {
         match &self.arena[id] {
-            Node::Str(s) => Key::Str(s.clone()),
             Node::Int(i) => Key::Int(*i),
             Node::Bool(b) => Key::Int(i128::from(*b)),
             _ => Key::Object(id),
@@ -824,6 +843,10 @@ impl Vm<'_> {
 
     fn text(&self, id: Id, what: &str) -> Res<String> {
         match &self.arena[id] {
+            Node::Str(s) if s.len() > MAX_KEY_BYTES => Err(format!(
+                "{what} is {} bytes long (torch writes short keys; at most {MAX_KEY_BYTES} are read)",
+                s.len()
+            )),
             Node::Str(s) => Ok(s.clone()),
             Node::Int(i) => Ok(i.to_string()),
             other => Err(format!("{what} is {}, not a string", other.kind())),
@@ -895,8 +918,9 @@ impl Vm<'_> {
                 self.arena[func].kind()
             ));
         };
-        let args = self.items(args, "REDUCE's arguments")?.to_vec();
-        self.call(g, &args, 0)
+        // Borrowed, never copied: a memo reference to a long tuple costs nothing.
+        let args = self.items(args, "REDUCE's arguments")?;
+        self.call(g, args, 0)
     }
 
     fn call(&self, g: Global, args: &[Id], depth: usize) -> Res<Node> {
@@ -917,7 +941,11 @@ impl Vm<'_> {
                 let [dims] = args else {
                     return Err("torch.Size takes one tuple".to_string());
                 };
-                Ok(Node::Tuple(self.items(*dims, "torch.Size's argument")?.to_vec()))
+                let dims = self.items(*dims, "torch.Size's argument")?;
+                if dims.len() > MAX_RANK {
+                    return Err(format!("a torch.Size of {} dimensions", dims.len()));
+                }
+                Ok(Node::Tuple(dims.to_vec()))
             }
             Global::Device => Ok(Node::Str(match args.first() {
                 Some(&a) => self.text(a, "a device")?,
@@ -950,10 +978,8 @@ impl Vm<'_> {
         let Node::Global(g) = self.arena[*func] else {
             return Err("_rebuild_from_type_v2 without a rebuild function".to_string());
         };
-        let inner = self
-            .items(*inner, "_rebuild_from_type_v2's arguments")?
-            .to_vec();
-        match self.call(g, &inner, 1)? {
+        let inner = self.items(*inner, "_rebuild_from_type_v2's arguments")?;
+        match self.call(g, inner, 1)? {
             Node::Tensor(t) => Ok(Node::Tensor(t)),
             other => Err(format!("_rebuild_from_type_v2 built {}", other.kind())),
         }
@@ -1132,6 +1158,27 @@ mod tests {
         assert!(eval(&deep).unwrap_err().message.contains("nested deeper"));
         let e = eval(b"\x80\x02h\x05.").unwrap_err();
         assert!(e.message.contains("memo entry 5 was never stored"), "{e:?}");
+    }
+
+    #[test]
+    fn a_long_key_set_again_and_again_costs_its_length_once() {
+        // A 1 MB key, then 200,000 SETITEMs of it through the memo: interned, each is
+        // hashed as one id.
+        let mut p = b"\x80\x02}X\x00\x00\x10\x00".to_vec();
+        p.extend(std::iter::repeat_n(b'k', 1 << 20));
+        p.extend_from_slice(b"q\x00K\x01s");
+        p.extend(std::iter::repeat_n(*b"h\x00K\x02s", 200_000).flatten());
+        p.push(b'.');
+        let r = eval(&p).unwrap();
+        let Node::Dict(d) = r.node(r.root) else {
+            panic!()
+        };
+        assert_eq!(d.entries.len(), 1);
+        assert_eq!(r.node(d.entries[0].1), &Node::Int(2));
+        // A storage key that long is refused before it is copied per tensor.
+        let long = "9".repeat(MAX_KEY_BYTES + 1);
+        let t = tests::state_dict(&[("w", &long, 2, &[2])]);
+        assert!(eval(&t).unwrap_err().message.contains("257 bytes long"));
     }
 
     #[test]

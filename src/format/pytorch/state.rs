@@ -8,7 +8,8 @@
 //! flattened: nested dicts, lists and tuples join their keys (or positions) with dots,
 //! as `state_dict()` names parameters. Walking is bounded: a memo reference can make one
 //! object appear many times, so the walk may visit no more objects than the pickle has
-//! bytes, nor nest deeper than [`MAX_DEPTH`].
+//! bytes, build no more than 64 bytes of names per byte of pickle, nor nest deeper than
+//! [`MAX_DEPTH`].
 
 use std::collections::HashSet;
 
@@ -48,61 +49,94 @@ pub struct Found {
 
 struct Walker<'a> {
     p: &'a Pickle,
+    /// Objects that may still be visited.
     budget: usize,
+    /// Bytes of names that may still be spelled out.
+    name_budget: usize,
 }
 
+/// Bytes of names a walk may build per byte of pickle (a real state dict builds each name
+/// once: about its own length).
+const NAME_BYTES_PER_BYTE: usize = 64;
+
 type Res<T> = std::result::Result<T, String>;
+
+/// One step of a path: a dict key (an object) or a position.
+#[derive(Clone, Copy)]
+enum Part {
+    Key(Id),
+    Index(usize),
+}
 
 impl Walker<'_> {
     fn visit(&mut self, depth: usize) -> Res<()> {
         if depth > MAX_DEPTH {
             return Err(format!("containers nested deeper than {MAX_DEPTH} levels"));
         }
-        self.budget = self.budget.checked_sub(1).ok_or_else(|| {
-            format!(
-                "its objects reference each other more often than its {} bytes can spell out (a memo bomb?)",
-                self.p.len
-            )
-        })?;
+        self.budget = self.budget.checked_sub(1).ok_or_else(|| self.bomb())?;
         Ok(())
     }
 
-    /// The children of a container with their name parts; `None` for a leaf.
-    fn children(&self, id: Id) -> Res<Option<Vec<(String, Id)>>> {
-        Ok(match self.p.node(id) {
-            Node::Dict(d) => Some(
-                d.entries
-                    .iter()
-                    .map(|&(k, v)| Ok((self.key_name(k, v)?, v)))
-                    .collect::<Res<Vec<_>>>()?,
-            ),
+    fn bomb(&self) -> String {
+        format!(
+            "its objects reference each other more often than its {} bytes can spell out (a memo bomb?)",
+            self.p.len
+        )
+    }
+
+    /// The children of a container; `None` for a leaf.
+    fn children(&self, id: Id) -> Option<Vec<(Part, Id)>> {
+        match self.p.node(id) {
+            Node::Dict(d) => Some(d.entries.iter().map(|&(k, v)| (Part::Key(k), v)).collect()),
             Node::List(items) | Node::Tuple(items) => Some(
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, &v)| (i.to_string(), v))
+                    .map(|(i, &v)| (Part::Index(i), v))
                     .collect(),
             ),
             _ => None,
-        })
+        }
     }
 
-    /// A dict key as a name part; keys that cannot name anything may only hold scalars.
-    fn key_name(&self, k: Id, v: Id) -> Res<String> {
-        match self.p.node(k) {
-            Node::Str(s) => Ok(s.clone()),
-            Node::Int(i) => Ok(i.to_string()),
-            Node::Bool(b) => Ok(if *b { "True" } else { "False" }.to_string()),
-            Node::None => Ok("None".to_string()),
-            other => match self.p.node(v) {
-                Node::Dict(_) | Node::List(_) | Node::Tuple(_) | Node::Tensor(_) => Err(format!(
-                    "a dict key that is {} holds {}: no name for what is inside",
-                    other.kind(),
-                    self.p.node(v).kind()
-                )),
-                _ => Ok(String::new()),
+    /// `prefix.part`, its length charged to the name budget. Keys that cannot name
+    /// anything may only hold scalars.
+    fn name(&mut self, prefix: &str, part: Part, value: Id) -> Res<String> {
+        let text = match part {
+            Part::Index(i) => i.to_string(),
+            Part::Key(k) => match self.p.node(k) {
+                Node::Str(s) => {
+                    self.charge(s.len())?;
+                    s.clone()
+                }
+                Node::Int(i) => i.to_string(),
+                Node::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+                Node::None => "None".to_string(),
+                other => match self.p.node(value) {
+                    Node::Dict(_) | Node::List(_) | Node::Tuple(_) | Node::Tensor(_) => {
+                        return Err(format!(
+                            "a dict key that is {} holds {}: no name for what is inside",
+                            other.kind(),
+                            self.p.node(value).kind()
+                        ))
+                    }
+                    _ => String::new(),
+                },
             },
+        };
+        if prefix.is_empty() {
+            return Ok(text);
         }
+        self.charge(prefix.len() + 1)?;
+        Ok(format!("{prefix}.{text}"))
+    }
+
+    fn charge(&mut self, bytes: usize) -> Res<()> {
+        self.name_budget = self
+            .name_budget
+            .checked_sub(bytes)
+            .ok_or_else(|| self.bomb())?;
+        Ok(())
     }
 
     /// Every tensor under `id`, with `prefix` joined to its path.
@@ -118,26 +152,26 @@ impl Walker<'_> {
             out.push((prefix.to_string(), t.clone()));
             return Ok(());
         }
-        for (part, child) in self.children(id)?.unwrap_or_default() {
-            let name = if prefix.is_empty() {
-                part
-            } else {
-                format!("{prefix}.{part}")
-            };
+        for (part, child) in self.children(id).unwrap_or_default() {
+            let name = self.name(prefix, part, child)?;
             self.flatten(child, &name, depth + 1, out)?;
         }
         Ok(())
     }
 
-    /// Tensors and their elements under `id`.
-    fn count(&mut self, id: Id) -> Res<(u64, u64)> {
-        let mut found = Vec::new();
-        self.flatten(id, "", 0, &mut found)?;
-        let elements = found
-            .iter()
-            .map(|(_, t)| crate::count::product(t.shape.iter().copied()).unwrap_or(u64::MAX))
-            .fold(0u64, u64::saturating_add);
-        Ok((found.len() as u64, elements))
+    /// Tensors and their elements under `id` (no names are built).
+    fn count(&mut self, id: Id, depth: usize) -> Res<(u64, u64)> {
+        self.visit(depth)?;
+        if let Node::Tensor(t) = self.p.node(id) {
+            let elements = crate::count::product(t.shape.iter().copied()).unwrap_or(u64::MAX);
+            return Ok((1, elements));
+        }
+        let mut total = (0u64, 0u64);
+        for (_, child) in self.children(id).unwrap_or_default() {
+            let (n, e) = self.count(child, depth + 1)?;
+            total = (total.0.saturating_add(n), total.1.saturating_add(e));
+        }
+        Ok(total)
     }
 
     /// The wrapper of `dict` to read instead, if it is a training checkpoint's.
@@ -157,7 +191,7 @@ impl Walker<'_> {
                 .iter()
                 .find(|&&(k, _)| matches!(self.p.node(k), Node::Str(s) if s == w));
             if let Some(&(_, v)) = hit {
-                if matches!(self.p.node(v), Node::Dict(_)) && self.count(v)?.0 > 0 {
+                if matches!(self.p.node(v), Node::Dict(_)) && self.count(v, 0)?.0 > 0 {
                     return Ok(Some((w.to_string(), v)));
                 }
             }
@@ -172,14 +206,10 @@ impl Walker<'_> {
         };
         let mut out = Vec::new();
         for &(k, v) in d.entries.iter().filter(|&&(_, v)| v != skip) {
-            let name = self.key_name(k, v)?;
-            let (tensors, elements) = self.count(v)?;
+            let key = self.name(prefix, Part::Key(k), v)?;
+            let (tensors, elements) = self.count(v, 0)?;
             out.push(Other {
-                key: if prefix.is_empty() {
-                    name
-                } else {
-                    format!("{prefix}.{name}")
-                },
+                key,
                 kind: self.p.node(v).kind(),
                 tensors,
                 elements,
@@ -194,6 +224,10 @@ pub fn find(p: &Pickle) -> Res<Found> {
     let mut w = Walker {
         p,
         budget: p.len.saturating_add(64),
+        name_budget: p
+            .len
+            .saturating_mul(NAME_BYTES_PER_BYTE)
+            .saturating_add(1 << 20),
     };
     let mut at = p.root;
     if !matches!(p.node(at), Node::Dict(_)) {
@@ -299,6 +333,20 @@ mod tests {
             p.extend_from_slice(&[b'(', b'h', k, b'h', k, b't', b'q', k + 1]);
         }
         p.extend_from_slice(b"tu.");
+        let e = found(&p).unwrap_err();
+        assert!(e.contains("memo bomb"), "{e}");
+    }
+
+    #[test]
+    fn names_spelled_out_through_the_memo_are_bounded() {
+        // {"a": [d, d, ... 10,000 times]} with d = {<a 100 KB key>: tensor}: a gigabyte of
+        // names from a 130 KB pickle.
+        let mut p = b"\x80\x02}(X\x01\x00\x00\x00a](}X\xa0\x86\x01\x00".to_vec();
+        p.extend(std::iter::repeat_n(b'k', 100_000));
+        p.extend(tensor("0", 2));
+        p.extend_from_slice(b"sq\x00");
+        p.extend(std::iter::repeat_n(*b"h\x00", 9_999).flatten());
+        p.extend_from_slice(b"eu.");
         let e = found(&p).unwrap_err();
         assert!(e.contains("memo bomb"), "{e}");
     }
