@@ -1096,3 +1096,124 @@ fn views_of_one_storage_are_scanned_at_their_own_offsets() {
     // The transposed view covers the whole storage: the same values as `base`.
     assert_eq!(got["transposed"].1..=got["transposed"].2, 0.0..=23.0);
 }
+
+// 8. ZIP64: a checkpoint past 4 GB (sparse: the storages are holes, never read).
+
+/// A record's data: bytes, or a hole of that many zero bytes.
+enum Data {
+    Bytes(Vec<u8>),
+    Hole(u64),
+}
+
+/// Write a torch-style archive whose sizes and offsets all go through ZIP64 (saturated
+/// 32-bit fields, the values in the extra field; ZIP64 end record and locator).
+fn write_zip64(path: &Path, records: &[(&str, Data)]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::File::create(path).unwrap();
+    let mut central = Vec::new();
+    let mut at = 0u64;
+    for (name, data) in records {
+        let local = at;
+        let pad = (64 - (at as usize + 30 + name.len() + 4) % 64) % 64;
+        let mut header = b"PK\x03\x04\x2d\x00\x08\x08\x00\x00\x00\x00\x00\x00".to_vec();
+        header.extend_from_slice(&[0; 12]);
+        header.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        header.extend_from_slice(&((pad + 4) as u16).to_le_bytes());
+        header.extend_from_slice(name.as_bytes());
+        header.extend_from_slice(b"FB");
+        header.extend_from_slice(&(pad as u16).to_le_bytes());
+        header.extend(std::iter::repeat_n(b'Z', pad));
+        f.write_all(&header).unwrap();
+        at += header.len() as u64;
+        let size = match data {
+            Data::Bytes(b) => {
+                f.write_all(b).unwrap();
+                b.len() as u64
+            }
+            Data::Hole(n) => {
+                f.seek(SeekFrom::Current(*n as i64)).unwrap();
+                *n
+            }
+        };
+        at += size;
+        central.extend_from_slice(b"PK\x01\x02\x2d\x00\x2d\x00\x08\x08\x00\x00\x00\x00\x00\x00");
+        central.extend_from_slice(&[0; 4]);
+        central.extend_from_slice(&[0xff; 8]);
+        central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        central.extend_from_slice(&28u16.to_le_bytes());
+        central.extend_from_slice(&[0; 10]);
+        central.extend_from_slice(&[0xff; 4]);
+        central.extend_from_slice(name.as_bytes());
+        central.extend_from_slice(&[1, 0, 24, 0]);
+        central.extend_from_slice(&size.to_le_bytes());
+        central.extend_from_slice(&size.to_le_bytes());
+        central.extend_from_slice(&local.to_le_bytes());
+    }
+    let n = records.len() as u64;
+    let mut tail = central.clone();
+    let eocd64 = at + central.len() as u64;
+    tail.extend_from_slice(b"PK\x06\x06");
+    tail.extend_from_slice(&44u64.to_le_bytes());
+    tail.extend_from_slice(&[0x1e, 3, 0x2d, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    tail.extend_from_slice(&n.to_le_bytes());
+    tail.extend_from_slice(&n.to_le_bytes());
+    tail.extend_from_slice(&(central.len() as u64).to_le_bytes());
+    tail.extend_from_slice(&at.to_le_bytes());
+    tail.extend_from_slice(b"PK\x06\x07\x00\x00\x00\x00");
+    tail.extend_from_slice(&eocd64.to_le_bytes());
+    tail.extend_from_slice(&1u32.to_le_bytes());
+    tail.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00");
+    tail.extend_from_slice(&[0xff; 4]);
+    tail.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    tail.extend_from_slice(&[0xff; 4]);
+    tail.extend_from_slice(&[0, 0]);
+    f.write_all(&tail).unwrap();
+}
+
+#[test]
+fn a_checkpoint_past_4_gb_is_read_through_zip64() {
+    // {"big": 1,200,000,000 float32 (4.8 GB, storage 0), "small": 6 float32 (storage 1,
+    // whose record starts past 4 GB)}.
+    const BIG: u64 = 1_200_000_000;
+    let mut p = b"\x80\x02}(".to_vec();
+    for (name, key, n) in [("big", "0", BIG), ("small", "1", 6)] {
+        crate::pytorch::bin_unicode(&mut p, name);
+        p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+        crate::pytorch::bin_unicode(&mut p, "storage");
+        p.extend_from_slice(b"ctorch\nFloatStorage\n");
+        crate::pytorch::bin_unicode(&mut p, key);
+        crate::pytorch::bin_unicode(&mut p, "cpu");
+        p.push(b'J');
+        p.extend_from_slice(&(n as i32).to_le_bytes());
+        p.extend_from_slice(b"tQK\x00J");
+        p.extend_from_slice(&(n as i32).to_le_bytes());
+        p.extend_from_slice(b"\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtR");
+    }
+    p.extend_from_slice(b"u.");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big.pt");
+    write_zip64(
+        &path,
+        &[
+            ("big/data.pkl", Data::Bytes(p)),
+            ("big/byteorder", Data::Bytes(b"little".to_vec())),
+            ("big/data/0", Data::Hole(BIG * 4)),
+            ("big/data/1", Data::Bytes(vec![0; 24])),
+            ("big/version", Data::Bytes(b"3\n".to_vec())),
+        ],
+    );
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size > 4 * BIG, "{size}");
+    let r = inspect_json(tmp.path(), &path, &[]);
+    assert_eq!(r.totals.parameters, BIG + 6);
+    assert_eq!(r.totals.bytes, (BIG + 6) * 4);
+    assert_eq!(r.totals.file_bytes, size);
+    let small = r.tensors.iter().find(|t| t.name == "small").unwrap();
+    assert_eq!((small.elements, small.bytes), (6, 24));
+}
+
+pub(crate) fn bin_unicode(p: &mut Vec<u8>, s: &str) {
+    p.push(b'X');
+    p.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    p.extend_from_slice(s.as_bytes());
+}
