@@ -677,6 +677,27 @@ fn malformed_pickles_are_refused_in_one_line() {
         &with_pickle(b"\x80\x02(iposix\nsystem\n.".to_vec()),
         "refused opcode INST (0x69)",
     );
+    let two_classes = state_pickle(&[("a", "FloatStorage", "0", 6), ("b", "HalfStorage", "0", 12)]);
+    let recs = vec![
+        ("two/data.pkl".to_string(), two_classes),
+        ("two/data/0".to_string(), vec![0; 24]),
+    ];
+    refused(
+        t,
+        "two-classes.bin",
+        &zip(&recs).0,
+        "storage `0` is named as 6 × FloatStorage and as 12 × HalfStorage",
+    );
+    let past = state_pickle(&[("a", "FloatStorage", "0", 7)]);
+    let recs = vec![
+        ("past/data.pkl".to_string(), past),
+        ("past/data/0".to_string(), vec![0; 28]),
+    ];
+    let mut b = zip(&recs).0;
+    // Shape 7 on a storage of 7, then the offset moved to 1: one element past the end.
+    let at = b.windows(5).position(|w| w == b"tQK\x00J").unwrap();
+    b[at + 3] = 1;
+    refused(t, "past-storage.bin", &b, "elements up to index 7");
     refused(
         t,
         "truncated-pickle.bin",
@@ -1175,21 +1196,10 @@ fn a_checkpoint_past_4_gb_is_read_through_zip64() {
     // {"big": 1,200,000,000 float32 (4.8 GB, storage 0), "small": 6 float32 (storage 1,
     // whose record starts past 4 GB)}.
     const BIG: u64 = 1_200_000_000;
-    let mut p = b"\x80\x02}(".to_vec();
-    for (name, key, n) in [("big", "0", BIG), ("small", "1", 6)] {
-        crate::pytorch::bin_unicode(&mut p, name);
-        p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((");
-        crate::pytorch::bin_unicode(&mut p, "storage");
-        p.extend_from_slice(b"ctorch\nFloatStorage\n");
-        crate::pytorch::bin_unicode(&mut p, key);
-        crate::pytorch::bin_unicode(&mut p, "cpu");
-        p.push(b'J');
-        p.extend_from_slice(&(n as i32).to_le_bytes());
-        p.extend_from_slice(b"tQK\x00J");
-        p.extend_from_slice(&(n as i32).to_le_bytes());
-        p.extend_from_slice(b"\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtR");
-    }
-    p.extend_from_slice(b"u.");
+    let p = state_pickle(&[
+        ("big", "FloatStorage", "0", BIG),
+        ("small", "FloatStorage", "1", 6),
+    ]);
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("big.pt");
     write_zip64(
@@ -1212,8 +1222,29 @@ fn a_checkpoint_past_4_gb_is_read_through_zip64() {
     assert_eq!((small.elements, small.bytes), (6, 24));
 }
 
-pub(crate) fn bin_unicode(p: &mut Vec<u8>, s: &str) {
+fn bin_unicode(p: &mut Vec<u8>, s: &str) {
     p.push(b'X');
     p.extend_from_slice(&(s.len() as u32).to_le_bytes());
     p.extend_from_slice(s.as_bytes());
+}
+
+/// A protocol-2 state dict as torch.save writes it: per entry (name, storage class,
+/// storage key, elements), a 1-D tensor on the whole storage.
+fn state_pickle(entries: &[(&str, &str, &str, u64)]) -> Vec<u8> {
+    let mut p = b"\x80\x02}(".to_vec();
+    for (name, class, key, n) in entries {
+        bin_unicode(&mut p, name);
+        p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+        bin_unicode(&mut p, "storage");
+        p.extend_from_slice(format!("ctorch\n{class}\n").as_bytes());
+        bin_unicode(&mut p, key);
+        bin_unicode(&mut p, "cpu");
+        p.push(b'J');
+        p.extend_from_slice(&(*n as i32).to_le_bytes());
+        p.extend_from_slice(b"tQK\x00J");
+        p.extend_from_slice(&(*n as i32).to_le_bytes());
+        p.extend_from_slice(b"\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtR");
+    }
+    p.extend_from_slice(b"u.");
+    p
 }

@@ -115,11 +115,19 @@ fn zip_storages(
     tensors: &[(String, TensorRef)],
 ) -> std::result::Result<HashMap<String, Placed>, String> {
     let mut places = HashMap::new();
+    let mut named: HashMap<&str, &pickle::StorageRef> = HashMap::new();
     for (name, t) in tensors {
         let s = &t.storage;
-        if places.contains_key(&s.key) {
+        if let Some(first) = named.get(s.key.as_str()) {
+            if (first.class, first.numel) != (s.class, s.numel) {
+                return Err(format!(
+                    "storage `{}` is named as {} × {} and as {} × {}",
+                    s.key, first.numel, first.class.name, s.numel, s.class.name
+                ));
+            }
             continue;
         }
+        named.insert(&s.key, s);
         let record = format!("data/{}", s.key);
         let e = archive.get(&record).ok_or_else(|| {
             format!(
