@@ -156,6 +156,13 @@ pub fn open_classified(resolved: &Resolved, options: &Options) -> Result<Opened>
     )?;
     let names: Vec<&str> = checkpoint.tensors.iter().map(|t| t.name.as_str()).collect();
     let (family, formula_allowed) = choose_family(&names, config.as_ref(), options, &mut notes)?;
+    checkpoint.tensors = format::pytorch::tied::untie(
+        std::mem::take(&mut checkpoint.tensors),
+        &mut checkpoint.files,
+        family.map(|c| c.family),
+        &mut notes,
+    );
+    notes.extend(format::pytorch::notes(&checkpoint.files));
     let tensors = classify::classify(
         std::mem::take(&mut checkpoint.tensors),
         family.map(|c| c.family),

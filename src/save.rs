@@ -9,11 +9,12 @@
 //! header-only.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{ShardIndex, MAX_HEADER_BYTES, SAVED_FILE_BYTES, SAVED_HEADER_BYTES};
 use crate::error::{Error, Result};
+use crate::format::Kind;
 use crate::source::local::{CONFIG_FILE, INDEX_FILE, SINGLE_FILE};
 use crate::source::{Layout, Resolved};
 
@@ -27,6 +28,20 @@ struct Header {
 
 fn read_prefix(path: &Path) -> Result<Header> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut head = Vec::new();
+    (&mut f)
+        .take(crate::format::SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    let kind = crate::format::sniff(&head);
+    if matches!(kind, Kind::Zip | Kind::Pickle | Kind::Gguf) {
+        return Err(Error::Usage(format!(
+            "--save-header saves safetensors headers; {} is {}",
+            path.display(),
+            kind.describe()
+        )));
+    }
+    f.rewind().map_err(|e| Error::io(path, e))?;
     let file_bytes = f.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut len = [0u8; 8];
     f.read_exact(&mut len).map_err(|e| Error::io(path, e))?;

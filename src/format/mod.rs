@@ -4,6 +4,7 @@
 //! learns what they have.
 
 pub mod gguf;
+pub mod pytorch;
 pub mod quant;
 pub mod safetensors;
 
@@ -22,6 +23,8 @@ pub fn open_file(path: &Path, file: usize) -> Result<(FileInfo, Vec<Tensor>)> {
     match sniff(map.get(..SNIFF_BYTES).unwrap_or(&map)) {
         Kind::Safetensors => safetensors::open_mapped(path, map, file),
         Kind::Gguf => gguf::open_mapped(path, map, file),
+        Kind::Zip => pytorch::open_zip(path, map, file),
+        Kind::Pickle => pytorch::legacy::open_legacy(path, map, file),
         other => Err(Error::UnsupportedFormat {
             path: path.to_path_buf(),
             what: other.describe().to_string(),
@@ -87,8 +90,8 @@ impl Kind {
     pub fn describe(self) -> &'static str {
         match self {
             Kind::Safetensors => "a safetensors file",
-            Kind::Zip => "a zip archive (a PyTorch checkpoint written by torch.save?); PyTorch files are not read yet: convert to safetensors",
-            Kind::Pickle => "a raw pickle (a legacy torch.save checkpoint?); pickle files are not read (they can run code): convert to safetensors",
+            Kind::Zip => "a zip archive (a PyTorch checkpoint written by torch.save)",
+            Kind::Pickle => "a raw pickle (a legacy torch.save checkpoint)",
             Kind::Gguf => "a GGUF file (llama.cpp)",
             Kind::Hdf5 => "an HDF5 file (Keras / TensorFlow .h5); not a format paramaudit reads",
             Kind::Onnx => "an ONNX model; not a format paramaudit reads",

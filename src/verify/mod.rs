@@ -414,6 +414,9 @@ pub fn verify(input: Inputs<'_>) -> Result<VerifyReport> {
         allow_nonfinite,
         progress,
     } = input;
+    for f in &checkpoint.files {
+        crate::format::pytorch::check_verifiable(f)?;
+    }
     let maps = checkpoint
         .files
         .iter()

@@ -356,12 +356,12 @@ fn foreign_files_are_named_by_their_magic_bytes() {
         (
             "pytorch_model.bin",
             b"PK\x03\x04\x14\x00\x00\x00archive/data.pkl",
-            "a zip archive (a PyTorch checkpoint",
+            "PyTorch: no end-of-central-directory record",
         ),
         (
             "old.pt",
-            b"\x80\x02\x8a\x0alz\xfc\x9cF\xf9 j\xa8P\x19.",
-            "a raw pickle",
+            b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.",
+            "PyTorch: legacy torch format: the protocol version pickle",
         ),
         (
             "model.gguf",

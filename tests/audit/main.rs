@@ -17,6 +17,7 @@ mod malformed;
 mod minilm;
 mod moe_layouts;
 mod mutation;
+mod pytorch;
 mod quantized;
 mod snapshots;
 mod verify;
