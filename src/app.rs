@@ -88,6 +88,7 @@ fn request<'a>(
         config,
         // hf-hub draws its progress bar on stderr, only when stderr is a terminal.
         progress: progress && !fetch.quiet && io::stderr().is_terminal(),
+        notes: !fetch.quiet,
     }
 }
 

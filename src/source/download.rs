@@ -559,8 +559,8 @@ fn write_ref(env: &HubEnv, repo: &RepoId, revision: &str, commit: &str) -> Resul
 
 /// Download what `inspect` needs (weights and config) into the cache and record the ref:
 /// up to [`net::DOWNLOADS_AT_ONCE`] files at once, with one combined progress bar.
-pub fn download_model(env: &HubEnv, target: &Target, progress: bool) -> Result<()> {
-    let repo = target.repo;
+pub fn download_model(env: &HubEnv, target: &Target, options: super::hub::Fetch) -> Result<()> {
+    let (repo, progress) = (target.repo, options.progress);
     let (weights, meta) = locate_weights(env, target)?;
     let bar = Progress(progress.then(|| {
         let bar = indicatif::ProgressBar::new(meta.size.unwrap_or(0));
@@ -591,7 +591,7 @@ pub fn download_model(env: &HubEnv, target: &Target, progress: bool) -> Result<(
         }
     }
     let total = crate::count::sum(files.iter().filter_map(|(_, m)| m.size)).unwrap_or(0);
-    if weights.is_pytorch() && progress {
+    if weights.is_pytorch() && options.notes {
         // Said before fetching: PyTorch files cannot be read header-only.
         eprintln!(
             "{}: PyTorch weights have no header that can be read alone: downloading {} ({} bytes)",
@@ -706,16 +706,16 @@ fn get_range(env: &HubEnv, url: &str, start: u64, end: u64, total: u64) -> Resul
     }
 }
 
-/// Read one remote file's 8-byte length and JSON header at `revision`, never its weights,
-/// without a HEAD: the ranged GET of the `resolve` URL answers with the Hub's 302 (its
-/// headers give the size and commit), and the CDN serves the first 64 KiB; a second range
-/// only when the header is longer. `Ok(None)` for EntryNotFound.
-pub fn read_header(
+/// The first [`FIRST_READ`] bytes of a remote file at `revision` (fewer when the file is
+/// shorter), with the Hub's metadata, without a HEAD: the ranged GET of the `resolve`
+/// URL answers with the Hub's 302 (its headers give the size and commit), and the CDN
+/// serves the range. `Ok(None)` for EntryNotFound.
+fn first_range(
     env: &HubEnv,
     repo: &RepoId,
     revision: &str,
     name: &str,
-) -> Result<Option<(RemoteFile, FileMeta)>> {
+) -> Result<Option<(FileMeta, Vec<u8>)>> {
     // The request slot is held only while the Hub's answer is read; the CDN read that
     // follows takes a slot of its own.
     let first = hub_request(
@@ -733,7 +733,7 @@ pub fn read_header(
             if total < 8 {
                 return Err(hub_error(
                     url,
-                    format!("the file is {total} bytes, too short for a safetensors header"),
+                    format!("the file is {total} bytes, too short for a header"),
                 ));
             }
             // An LFS file answers 302 to its CDN; a file the Hub serves itself answers the
@@ -748,7 +748,7 @@ pub fn read_header(
             Ok((meta, direct))
         },
     )?;
-    let first = match first {
+    Ok(match first {
         Some((meta, Some(prefix))) => Some((meta, prefix)),
         Some((meta, None)) => {
             let cdn = meta.location.clone().unwrap_or_default();
@@ -757,8 +757,19 @@ pub fn read_header(
             Some((meta, prefix))
         }
         None => None,
-    };
-    let Some((meta, mut prefix)) = first else {
+    })
+}
+
+/// Read one remote safetensors file's 8-byte length and JSON header at `revision`, never
+/// its weights: the first range, and a second one only when the header is longer.
+/// `Ok(None)` for EntryNotFound.
+pub fn read_header(
+    env: &HubEnv,
+    repo: &RepoId,
+    revision: &str,
+    name: &str,
+) -> Result<Option<(RemoteFile, FileMeta)>> {
+    let Some((meta, mut prefix)) = first_range(env, repo, revision, name)? else {
         return Ok(None);
     };
     let url = meta.url.clone();
@@ -796,6 +807,52 @@ pub fn read_header(
         RemoteFile {
             name: name.to_string(),
             url: url.clone(),
+            size: total,
+            prefix,
+        },
+        meta,
+    )))
+}
+
+/// Largest GGUF header read remotely (the GGUF reader's own limit).
+pub const MAX_REMOTE_GGUF_HEADER: u64 = 256 << 20;
+
+/// Read one remote GGUF file's header (metadata and tensor infos) at `revision`, never
+/// its weights: the first range, then more ranges, each at least doubling what is held,
+/// until the reader has the whole header. `Ok(None)` for EntryNotFound.
+pub fn read_gguf_header(
+    env: &HubEnv,
+    repo: &RepoId,
+    revision: &str,
+    name: &str,
+) -> Result<Option<(RemoteFile, FileMeta)>> {
+    use crate::format::gguf::{parse_prefix, Prefix};
+    let Some((meta, mut prefix)) = first_range(env, repo, revision, name)? else {
+        return Ok(None);
+    };
+    let url = meta.url.clone();
+    let total = meta.size.unwrap_or(0);
+    let from = meta.location.clone().unwrap_or_else(|| url.clone());
+    loop {
+        let held = crate::count::len(prefix.len());
+        let need = match parse_prefix(&prefix, total, 0) {
+            Ok(Prefix::Read(..)) => break,
+            Ok(Prefix::NeedAtLeast(n)) => n,
+            Err(message) => return Err(hub_error(&url, format!("GGUF: {message}"))),
+        };
+        let want = need.max(held.saturating_mul(2)).min(total);
+        if need > MAX_REMOTE_GGUF_HEADER || want <= held {
+            return Err(hub_error(
+                &url,
+                format!("GGUF header needs {need} bytes, over the {MAX_REMOTE_GGUF_HEADER}-byte limit for remote reads (or past the file's {total} bytes)"),
+            ));
+        }
+        prefix.extend(get_range(env, &from, held, want - 1, total)?);
+    }
+    Ok(Some((
+        RemoteFile {
+            name: name.to_string(),
+            url,
             size: total,
             prefix,
         },
@@ -912,13 +969,30 @@ fn listed_headers(env: &HubEnv, target: &Target) -> Result<Resolved> {
     if weights.is_pytorch() {
         return Err(whole_file_needed(env, target, &listing, &weights));
     }
-    Err(Error::NoSafetensors {
-        repo: target.spec(),
-        revision: target.revision.to_string(),
-        message: format!(
-            "{}: GGUF headers are not read remotely yet; run without --header-only to download the file",
-            weights.files().join(", ")
-        ),
+    let Weights::Single(name) = &weights else {
+        return Err(Error::NoSafetensors {
+            repo: target.spec(),
+            revision: target.revision.to_string(),
+            message: format!(
+                "{}: the headers of a split GGUF are not read remotely yet; run without --header-only to download its parts",
+                weights.files().join(", ")
+            ),
+        });
+    };
+    let (file, _) =
+        read_gguf_header(env, target.repo, &listing.commit, name)?.ok_or_else(|| {
+            hub_error(
+                &resolve_url(env, target.repo, &listing.commit, name),
+                "listed by the repository API but not served",
+            )
+        })?;
+    Ok(Resolved {
+        spec: target.spec(),
+        layout: super::Layout::Remote(super::RemoteHeaders {
+            files: vec![file],
+            index: None,
+        }),
+        config: None,
     })
 }
 

@@ -322,6 +322,8 @@ pub struct Fetch {
     pub header_only: bool,
     /// Show hf-hub's progress bar on stderr.
     pub progress: bool,
+    /// Say on stderr what a download fetches beyond what was asked.
+    pub notes: bool,
 }
 
 /// Resolve a Hub model: from the cache when it holds the files (no network at all), else
@@ -374,7 +376,7 @@ fn fetch_missing(
     if options.header_only {
         return super::download::fetch_headers(env, target, options.progress);
     }
-    super::download::download_model(env, target, options.progress)?;
+    super::download::download_model(env, target, options)?;
     find_cached(&env.cache_dir, target)?
         .map(|cached| cached.resolved)
         .map_err(|_| Error::Cache {

@@ -26,6 +26,9 @@ pub struct Request<'a> {
     pub config: Option<&'a Path>,
     /// Draw download progress on stderr.
     pub progress: bool,
+    /// Say on stderr what a download will fetch when it is more than asked (PyTorch
+    /// weights fetched whole); off with `--quiet`.
+    pub notes: bool,
 }
 
 /// Resolve a model argument: an existing path is read as a path; a path-shaped argument
@@ -59,6 +62,7 @@ pub fn resolve(arg: &str, request: &Request) -> Result<Resolved> {
             let options = hub::Fetch {
                 header_only: request.header_only,
                 progress: request.progress,
+                notes: request.notes,
             };
             let revision = request.revision.unwrap_or(hub::DEFAULT_REVISION);
             let target = hub::Target {

@@ -12,6 +12,7 @@ mod gguf;
 mod hub_cache;
 mod hub_concurrency;
 mod hub_download;
+mod hub_formats;
 mod layouts;
 mod malformed;
 mod minilm;
