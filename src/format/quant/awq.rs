@@ -19,6 +19,7 @@ use super::Scheme;
 
 /// The AWQ scheme.
 pub const SCHEME: Scheme = Scheme {
+    markers: &[".qweight"],
     name: "AWQ",
     methods: &["awq"],
     sniff,

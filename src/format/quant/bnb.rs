@@ -23,6 +23,11 @@ use super::Scheme;
 
 /// The bitsandbytes scheme.
 pub const SCHEME: Scheme = Scheme {
+    markers: &[
+        ".quant_state.bitsandbytes__nf4",
+        ".quant_state.bitsandbytes__fp4",
+        ".SCB",
+    ],
     name: "bitsandbytes",
     methods: &["bitsandbytes"],
     sniff,

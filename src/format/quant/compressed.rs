@@ -26,6 +26,7 @@ use super::Scheme;
 
 /// The compressed-tensors scheme.
 pub const SCHEME: Scheme = Scheme {
+    markers: &[".weight_packed"],
     name: "compressed-tensors",
     methods: &["compressed-tensors", "compressed_tensors"],
     sniff,

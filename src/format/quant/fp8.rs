@@ -17,6 +17,7 @@ use super::Scheme;
 
 /// The FP8 scheme.
 pub const SCHEME: Scheme = Scheme {
+    markers: &[".weight_scale_inv"],
     name: "FP8",
     methods: &["fp8", "fbgemm_fp8"],
     sniff,

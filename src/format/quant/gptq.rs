@@ -23,6 +23,7 @@ use super::Scheme;
 
 /// The GPTQ scheme.
 pub const SCHEME: Scheme = Scheme {
+    markers: &[".qweight"],
     name: "GPTQ",
     methods: &["gptq"],
     sniff,

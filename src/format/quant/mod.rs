@@ -32,6 +32,9 @@ pub struct Scheme {
     pub name: &'static str,
     /// The `quant_method` values that name it.
     pub methods: &'static [&'static str],
+    /// Name endings without which no tensor of the scheme is stored: a checkpoint with
+    /// none of any scheme's (and no quantization config) passes through untouched.
+    pub markers: &'static [&'static str],
     /// Whether tensor names alone show the scheme (no config says which).
     pub sniff: fn(&Tensors) -> bool,
     /// Rewrite the scheme's tensors into the logical view; returns its settings, for the
@@ -66,6 +69,13 @@ pub fn to_logical(
     config: Option<&ModelConfig>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Tensor>> {
+    let configured = match config {
+        Some(c) => params::from_config(&c.path, &c.fields)?.is_some(),
+        None => false,
+    };
+    if !configured && !tensors.iter().any(|t| has_marker(&t.name)) {
+        return Ok(tensors);
+    }
     let mut store = Tensors::new(tensors);
     let params = settings(&store, files, config)?;
     let Some(scheme) = recognise(&store, &params, notes) else {
@@ -122,6 +132,14 @@ fn recognise(store: &Tensors, params: &Params, notes: &mut Vec<String>) -> Optio
         },
         None => SCHEMES.iter().copied().find(|s| (s.sniff)(store)),
     }
+}
+
+/// Whether `name` ends like a tensor of some scheme.
+fn has_marker(name: &str) -> bool {
+    SCHEMES
+        .iter()
+        .flat_map(|s| s.markers)
+        .any(|m| name.ends_with(m))
 }
 
 /// The schemes, for messages.

@@ -17,6 +17,7 @@ use super::Scheme;
 
 /// The MXFP4 scheme.
 pub const SCHEME: Scheme = Scheme {
+    markers: &["_blocks"],
     name: "MXFP4",
     methods: &["mxfp4"],
     sniff,
