@@ -136,9 +136,12 @@ pub struct Classified {
     pub class: Class,
 }
 
+/// A bias by its leaf name: `bias`, TF's `beta`, or a bare parameter named `<x>_bias`
+/// (gpt-oss's stacked `experts.gate_up_proj_bias` beside `experts.gate_up_proj`).
 fn leaf_role(name: &str) -> Role {
     match name.rsplit('.').next() {
         Some("bias" | "beta") => Role::Bias,
+        Some(leaf) if leaf.ends_with("_bias") => Role::Bias,
         _ => Role::Weight,
     }
 }
@@ -325,6 +328,28 @@ mod tests {
             assert_eq!(c.part, Some(head), "{name}");
         }
         assert_eq!(class("cls.predictions.bias", Dtype::F32).role, Role::Bias);
+    }
+
+    #[test]
+    fn a_bare_parameter_named_like_a_bias_is_a_bias() {
+        let gpt_oss = Some(crate::family::gpt_oss::FAMILY.compiled());
+        for (name, role) in [
+            ("model.layers.0.mlp.experts.gate_up_proj_bias", Role::Bias),
+            ("model.layers.0.mlp.experts.down_proj_bias", Role::Bias),
+            ("model.layers.0.mlp.experts.down_proj", Role::Weight),
+            ("model.layers.0.mlp.router.bias", Role::Bias),
+            ("model.layers.0.self_attn.sinks", Role::Weight),
+        ] {
+            assert_eq!(
+                classify_one(name, Dtype::BF16.into(), gpt_oss).role,
+                role,
+                "{name}"
+            );
+        }
+        // A buffer row stays a buffer whatever its name.
+        let bart = Some(crate::family::bart::FAMILY.compiled());
+        let c = classify_one("final_logits_bias", Dtype::F32.into(), bart);
+        assert_eq!(c.role, Role::Buffer);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod gemma;
 pub mod gemma2;
 pub mod gemma3;
 pub mod gpt2;
+pub mod gpt_oss;
 pub mod llama;
 pub mod marian;
 pub mod mistral;
@@ -75,6 +76,7 @@ pub static REGISTRY: &[&Family] = &[
     &qwen2_moe::FAMILY,
     &qwen3_moe::FAMILY,
     &deepseek::FAMILY,
+    &gpt_oss::FAMILY,
 ];
 
 /// A step of the ladder from the hand derivation to the stored total. The same keys for
