@@ -25,27 +25,42 @@ print(total)
 """
 
 
+TIME = "/usr/bin/time"
+
+
 def measure(argv):
-    """Run argv once; return (seconds, peak RSS in KiB, stdout bytes)."""
+    """Run argv once; return (seconds, peak RSS in KiB, stdout bytes). Peak RSS comes from
+    GNU time (Debian package `time`), which forks the command from its own small process:
+    measured from Python, a child's peak would start at this interpreter's size (Linux
+    carries the exec'ing process's high-water mark over). Without it, RSS is 0 (n/a)."""
+    have_time = os.access(TIME, os.X_OK)
     r, w = os.pipe()
+    rss_r, rss_w = os.pipe()
+    cmd = [TIME, "-f", "%M", "-o", f"/dev/fd/{rss_w}", *argv] if have_time else list(argv)
+    devnull = os.open(os.devnull, os.O_WRONLY)
     start = time.perf_counter()
     pid = os.fork()
     if pid == 0:
         os.close(r)
+        os.close(rss_r)
         os.dup2(w, 1)
-        devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
-        os.execvp(argv[0], argv)
+        os.set_inheritable(rss_w, True)
+        os.execvp(cmd[0], cmd)
     os.close(w)
-    out = b""
+    os.close(rss_w)
+    os.close(devnull)
+    chunks = []
     while chunk := os.read(r, 1 << 16):
-        out += chunk
+        chunks.append(chunk)
     os.close(r)
-    _, status, usage = os.wait4(pid, 0)
+    _, status, _ = os.wait4(pid, 0)
     elapsed = time.perf_counter() - start
+    rss = os.read(rss_r, 64).decode().strip()
+    os.close(rss_r)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"bench: {argv} failed with {status}")
-    return elapsed, usage.ru_maxrss, out
+    return elapsed, int(rss.splitlines()[-1]) if rss else 0, b"".join(chunks)
 
 
 def bench(name, argv, runs):

@@ -46,6 +46,11 @@ fn main() {
             });
             shard_files(&dir)
         }
+        Some(n) if model == "base" || model == "large" => {
+            // As save_pretrained shards: by bytes (shards of about equal size).
+            layout::write_sharded_by_size(&dir, &tensors, n);
+            shard_files(&dir)
+        }
         Some(n) => {
             layout::write_sharded(&dir, &tensors, n);
             shard_files(&dir)

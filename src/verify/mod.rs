@@ -336,6 +336,11 @@ fn verify_file(
             next += 1;
         }
         let mine = &pieces[first..next];
+        // Ask the kernel to read the next window while this one is hashed and scanned
+        // (a cold page cache otherwise stalls on every fault).
+        if window_end < len {
+            let _ = map.advise_range(Advice::WillNeed, window_end, WINDOW.min(len - window_end));
+        }
         let bytes = &map[window_start..window_end];
         let (_, scanned) = rayon::join(
             || hasher.update(bytes),

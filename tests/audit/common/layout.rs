@@ -210,6 +210,60 @@ pub fn write_sharded(dir: &Path, tensors: &[Spec], shards: usize) -> u64 {
 
 /// [`write_sharded`] with the shard file names of `name(i, shards)` (i from 1): some
 /// repositories' own spellings, such as DeepSeek-V3's `model-00001-of-000163`.
+/// A sharded checkpoint split the way transformers' `save_pretrained` splits one: tensors
+/// in name order, a new shard when the next tensor would take the current one past
+/// `total / shards` bytes; returns the shard count.
+pub fn write_sharded_by_size(dir: &Path, tensors: &[Spec], shards: usize) -> usize {
+    let mut sorted: Vec<&Spec> = tensors.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let bytes = |t: &Spec| t.2.iter().product::<u64>() * bits(t.1) / 8;
+    let total: u64 = sorted.iter().map(|t| bytes(t)).sum();
+    // The smallest limit (in steps of 1%) that gives at most `shards` shards.
+    let split = |limit: u64| {
+        let mut groups: Vec<Vec<&Spec>> = vec![Vec::new()];
+        let mut size = 0;
+        for &t in &sorted {
+            let b = bytes(t);
+            if size > 0 && size + b > limit {
+                groups.push(Vec::new());
+                size = 0;
+            }
+            size += b;
+            groups.last_mut().unwrap().push(t);
+        }
+        groups
+    };
+    let mut limit = total.div_ceil(shards.max(1) as u64);
+    let mut groups = split(limit);
+    while groups.len() > shards.max(1) {
+        limit += limit / 100 + 1;
+        groups = split(limit);
+    }
+    let n = groups.len();
+    let mut weight_map = BTreeMap::new();
+    let mut total_size = 0;
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, group) in groups.iter().enumerate() {
+        let name = format!("model-{:05}-of-{n:05}.safetensors", i + 1);
+        let specs: Vec<Spec> = group.iter().map(|s| (*s).clone()).collect();
+        total_size += header(&specs).1;
+        write_sparse(&dir.join(&name), &specs);
+        for s in group {
+            weight_map.insert(s.0.clone(), name.clone());
+        }
+    }
+    let index = serde_json::json!({
+        "metadata": {"total_size": total_size},
+        "weight_map": weight_map,
+    });
+    std::fs::write(
+        dir.join("model.safetensors.index.json"),
+        serde_json::to_string_pretty(&index).unwrap(),
+    )
+    .unwrap();
+    n
+}
+
 pub fn write_sharded_named(
     dir: &Path,
     tensors: &[Spec],
