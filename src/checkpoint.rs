@@ -463,6 +463,29 @@ fn open_gguf_prefix(file: &RemoteFile, i: usize, path: PathBuf) -> Result<(FileI
 
 fn open_remote(remote: &RemoteHeaders) -> Result<Checkpoint> {
     let mut checkpoint = match &remote.index {
+        // The parts of a split GGUF: read together, as local parts are.
+        None if remote.files.len() > 1 => {
+            let parts: Vec<(PathBuf, &[u8], u64)> = remote
+                .files
+                .iter()
+                .map(|f| (PathBuf::from(&f.url), f.prefix.as_slice(), f.size))
+                .collect();
+            let opened = crate::format::gguf::open_split_prefixes(&parts)?;
+            let mut files = Vec::with_capacity(opened.len());
+            let mut tensors = Vec::new();
+            for (info, part) in opened {
+                files.push(info);
+                tensors.extend(part);
+            }
+            sort_tensors(&mut tensors);
+            Checkpoint {
+                warnings: file_notes(&files),
+                files,
+                tensors,
+                index: None,
+                header_only: true,
+            }
+        }
         None => {
             let file = remote.files.first().ok_or_else(|| Error::Index {
                 path: PathBuf::from("(remote)"),

@@ -819,14 +819,14 @@ pub const MAX_REMOTE_GGUF_HEADER: u64 = 256 << 20;
 
 /// Read one remote GGUF file's header (metadata and tensor infos) at `revision`, never
 /// its weights: the first range, then more ranges, each at least doubling what is held,
-/// until the reader has the whole header. `Ok(None)` for EntryNotFound.
+/// until the reader has the whole header (a part of a split GGUF too: the parts are
+/// checked together when the checkpoint is opened). `Ok(None)` for EntryNotFound.
 pub fn read_gguf_header(
     env: &HubEnv,
     repo: &RepoId,
     revision: &str,
     name: &str,
 ) -> Result<Option<(RemoteFile, FileMeta)>> {
-    use crate::format::gguf::{parse_prefix, Prefix};
     let Some((meta, mut prefix)) = first_range(env, repo, revision, name)? else {
         return Ok(None);
     };
@@ -835,9 +835,9 @@ pub fn read_gguf_header(
     let from = meta.location.clone().unwrap_or_else(|| url.clone());
     loop {
         let held = crate::count::len(prefix.len());
-        let need = match parse_prefix(&prefix, total, 0) {
-            Ok(Prefix::Read(..)) => break,
-            Ok(Prefix::NeedAtLeast(n)) => n,
+        let need = match crate::format::gguf::header_needs(&prefix, total) {
+            Ok(None) => break,
+            Ok(Some(n)) => n,
             Err(message) => return Err(hub_error(&url, format!("GGUF: {message}"))),
         };
         let want = need.max(held.saturating_mul(2)).min(total);
@@ -969,29 +969,21 @@ fn listed_headers(env: &HubEnv, target: &Target) -> Result<Resolved> {
     if weights.is_pytorch() {
         return Err(whole_file_needed(env, target, &listing, &weights));
     }
-    let Weights::Single(name) = &weights else {
-        return Err(Error::NoSafetensors {
-            repo: target.spec(),
-            revision: target.revision.to_string(),
-            message: format!(
-                "{}: the headers of a split GGUF are not read remotely yet; run without --header-only to download its parts",
-                weights.files().join(", ")
-            ),
-        });
-    };
-    let (file, _) =
-        read_gguf_header(env, target.repo, &listing.commit, name)?.ok_or_else(|| {
-            hub_error(
-                &resolve_url(env, target.repo, &listing.commit, name),
-                "listed by the repository API but not served",
-            )
-        })?;
+    // A GGUF, or the parts of a split one (read concurrently, in order).
+    let names: Vec<String> = weights.files().iter().map(|f| f.to_string()).collect();
+    let files = net::map_until_error(&names, net::requests().size(), |name| {
+        read_gguf_header(env, target.repo, &listing.commit, name)?
+            .map(|(file, _)| file)
+            .ok_or_else(|| {
+                hub_error(
+                    &resolve_url(env, target.repo, &listing.commit, name),
+                    "listed by the repository API but not served",
+                )
+            })
+    })?;
     Ok(Resolved {
         spec: target.spec(),
-        layout: super::Layout::Remote(super::RemoteHeaders {
-            files: vec![file],
-            index: None,
-        }),
+        layout: super::Layout::Remote(super::RemoteHeaders { files, index: None }),
         config: None,
     })
 }

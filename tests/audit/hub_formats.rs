@@ -248,3 +248,48 @@ fn pytorch_repositories_download_whole_and_never_header_only() {
         )
     );
 }
+
+/// A split GGUF on the Hub (gguf-py's own split writer, 3 parts in a quantization
+/// folder): its parts' headers are read header-only, together, and give the unsplit
+/// model's figures; a download reads the same parts from the cache.
+#[test]
+fn a_split_gguf_is_read_header_only_part_by_part() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut repo = Repo::new("org/split-gguf", COMMIT);
+    for i in 1..=3 {
+        let name = format!("llama-untied-{i:05}-of-00003.gguf");
+        repo = repo.file(
+            &format!("F16/{name}"),
+            fixture(&format!("gguf/split/{name}")),
+        );
+    }
+    let server = hub_server::start(vec![repo], &[], Fault::None);
+    let parameters = json_number("gguf/llama-untied.gguf.json", "logical_parameters");
+    let out = hub_run(
+        tmp.path(),
+        &server.endpoint(),
+        &["inspect", "org/split-gguf:F16", "--header-only", "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Report = crate::common::report(&out.stdout);
+    assert!(r.source.header_only);
+    assert_eq!(r.source.files.len(), 3);
+    assert_eq!(r.totals.parameters, parameters);
+    assert_eq!(r.differences.as_ref().map(|d| d.unexplained), Some(0));
+    let cdn = server
+        .log()
+        .into_iter()
+        .filter(|l| l.starts_with("GET cdn"))
+        .count();
+    assert_eq!(cdn, 3, "one ranged read per part");
+
+    let out = hub_run(
+        tmp.path(),
+        &server.endpoint(),
+        &["inspect", "org/split-gguf", "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Report = crate::common::report(&out.stdout);
+    assert!(!r.source.header_only);
+    assert_eq!(r.totals.parameters, parameters);
+}

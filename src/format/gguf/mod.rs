@@ -215,23 +215,78 @@ fn refuse_lone_split_part(path: &Path, p: &Parsed) -> Result<()> {
 /// section; the tensors are translated together, with the first part's architecture.
 pub fn open_split(paths: &[PathBuf]) -> Result<Vec<(FileInfo, Vec<Tensor>)>> {
     let mut maps = Vec::with_capacity(paths.len());
-    let mut parts = Vec::with_capacity(paths.len());
-    let mut lens = Vec::with_capacity(paths.len());
-    for (i, path) in paths.iter().enumerate() {
+    for path in paths {
         let map = super::map_file(path)?;
-        let len = crate::count::len(map.len());
         if !map.starts_with(MAGIC) {
             return Err(format_error(
                 path,
                 "not a GGUF file, but named as a part of a split GGUF".to_string(),
             ));
         }
-        let part = read_part(&map, len, i).map_err(|p| whole_file_error(path, p))?;
-        parts.push(part);
         maps.push(map);
-        lens.push(len);
+    }
+    let views: Vec<(&[u8], u64)> = maps
+        .iter()
+        .map(|m| (&m[..], crate::count::len(m.len())))
+        .collect();
+    let opened = read_split(paths, &views)?;
+    Ok(opened
+        .into_iter()
+        .zip(maps)
+        .map(|((info, tensors), map)| {
+            (
+                FileInfo {
+                    mapped: Some(Mapped(Arc::new(map))),
+                    ..info
+                },
+                tensors,
+            )
+        })
+        .collect())
+}
+
+/// How many bytes from the start of a `file_len`-byte GGUF file its header needs:
+/// `None` when `prefix` already holds all of it (a ranged remote read asks for more until
+/// then). A malformed header is an error message.
+pub fn header_needs(prefix: &[u8], file_len: u64) -> std::result::Result<Option<u64>, String> {
+    match read_part(prefix, file_len, 0) {
+        Ok(_) => Ok(None),
+        Err(Problem::Need(n)) => Ok(Some(n)),
+        Err(Problem::Bad(m)) => Err(m),
+    }
+}
+
+/// The parts of a split GGUF read remotely: `(url, prefix holding its whole header,
+/// file size)` each, checked and translated as [`open_split`] does; header-only.
+pub fn open_split_prefixes(
+    parts: &[(PathBuf, &[u8], u64)],
+) -> Result<Vec<(FileInfo, Vec<Tensor>)>> {
+    let paths: Vec<PathBuf> = parts.iter().map(|p| p.0.clone()).collect();
+    let views: Vec<(&[u8], u64)> = parts.iter().map(|p| (p.1, p.2)).collect();
+    Ok(read_split(&paths, &views)?
+        .into_iter()
+        .map(|(info, tensors)| {
+            (
+                FileInfo {
+                    header_only: true,
+                    ..info
+                },
+                tensors,
+            )
+        })
+        .collect())
+}
+
+/// Read, check and translate the parts of a split GGUF from their bytes (`(bytes, file
+/// length)`, the bytes a whole file or a prefix holding its header); one FileInfo (no
+/// map) and its tensors per part.
+fn read_split(paths: &[PathBuf], views: &[(&[u8], u64)]) -> Result<Vec<(FileInfo, Vec<Tensor>)>> {
+    let mut parts = Vec::with_capacity(paths.len());
+    for (i, (path, &(bytes, len))) in paths.iter().zip(views).enumerate() {
+        parts.push(read_part(bytes, len, i).map_err(|p| whole_file_error(path, p))?);
     }
     check_split(paths, &parts)?;
+    let lens: Vec<u64> = views.iter().map(|v| v.1).collect();
     let (infos, tensors) = finish(parts, &lens).map_err(|p| whole_file_error(&paths[0], p))?;
     let mut by_file: Vec<Vec<Tensor>> = vec![Vec::new(); paths.len()];
     for t in tensors {
@@ -241,14 +296,12 @@ pub fn open_split(paths: &[PathBuf]) -> Result<Vec<(FileInfo, Vec<Tensor>)>> {
     }
     Ok(infos
         .into_iter()
-        .zip(maps)
         .zip(paths)
         .zip(by_file)
-        .map(|(((info, map), path), tensors)| {
+        .map(|((info, path), tensors)| {
             (
                 FileInfo {
                     path: path.clone(),
-                    mapped: Some(Mapped(Arc::new(map))),
                     ..info
                 },
                 tensors,
