@@ -162,7 +162,6 @@ pub fn open_classified(resolved: &Resolved, options: &Options) -> Result<Opened>
         family.map(|c| c.family),
         &mut notes,
     );
-    notes.extend(format::pytorch::notes(&checkpoint.files));
     let tensors = classify::classify(
         std::mem::take(&mut checkpoint.tensors),
         family.map(|c| c.family),

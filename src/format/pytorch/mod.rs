@@ -240,7 +240,8 @@ fn finish(
         config: None,
         notes: Vec::new(),
     };
-    Ok((info, tensors))
+    let notes = notes(&info.metadata);
+    Ok((FileInfo { notes, ..info }, tensors))
 }
 
 /// Storages may not share bytes (each is its own record, or its own legacy extent).
@@ -367,37 +368,33 @@ fn tensor_dtype(t: &TensorRef) -> std::result::Result<Dtype, String> {
 
 /// Notes on what the PyTorch files hold beside their tensors (a training checkpoint's
 /// optimizer state, the legacy format, big-endian storages, strided views).
-pub fn notes(files: &[FileInfo]) -> Vec<String> {
+fn notes(m: &BTreeMap<String, String>) -> Vec<String> {
     let mut out = Vec::new();
-    for f in files.iter().filter(|f| f.format == "pytorch") {
-        let name = crate::source::file_name(&f.path);
-        let m = &f.metadata;
-        if m.get(META_LAYOUT).map(String::as_str) == Some("legacy") {
-            out.push(format!(
-                "{name}: the legacy torch format (torch.save before torch 1.6): its pickles were evaluated, never run"
-            ));
-        }
-        if let Some(w) = m.get(META_WRAPPER) {
-            let others = m
-                .get(META_OTHERS)
-                .map(|o| format!("; the file also holds {o}: not model weights, not counted"))
-                .unwrap_or_default();
-            out.push(format!(
-                "{name}: the model's tensors are read from `{w}`{others}"
-            ));
-        } else if let Some(o) = m.get(META_OTHERS) {
-            out.push(format!("{name}: also holds {o}"));
-        }
-        if m.get(META_BYTEORDER).map(String::as_str) == Some("big") {
-            out.push(format!(
-                "{name}: big-endian storages: figures are exact, but verify cannot scan their values"
-            ));
-        }
-        if let Some(s) = m.get(META_STRIDED) {
-            out.push(format!(
-                "{name}: non-contiguous views, counted by shape; verify scans the storage span each covers: {s}"
-            ));
-        }
+    if m.get(META_LAYOUT).map(String::as_str) == Some("legacy") {
+        out.push(
+            "the legacy torch format (torch.save before torch 1.6): its pickles were evaluated, never run"
+                .to_string(),
+        );
+    }
+    if let Some(w) = m.get(META_WRAPPER) {
+        let others = m
+            .get(META_OTHERS)
+            .map(|o| format!("; the file also holds {o}: not model weights, not counted"))
+            .unwrap_or_default();
+        out.push(format!("the model's tensors are read from `{w}`{others}"));
+    } else if let Some(o) = m.get(META_OTHERS) {
+        out.push(format!("also holds {o}"));
+    }
+    if m.get(META_BYTEORDER).map(String::as_str) == Some("big") {
+        out.push(
+            "big-endian storages: figures are exact, but verify cannot scan their values"
+                .to_string(),
+        );
+    }
+    if let Some(s) = m.get(META_STRIDED) {
+        out.push(format!(
+            "non-contiguous views, counted by shape; verify scans the storage span each covers: {s}"
+        ));
     }
     out
 }
