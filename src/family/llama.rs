@@ -147,9 +147,15 @@ pub const QUESTION_ANSWERING_ROWS: &[Row] = &[
 /// transformers before it became non-persistent store (`modeling_utils.py`,
 /// `_adjust_missing_and_unexpected_keys`: "Old checkpoints may have keys for
 /// rotary_emb.inv_freq for each layer").
+/// Also the `rope_freqs.weight` [D / 2] that llama.cpp's converter writes into Llama 3.1+
+/// GGUF files (`LlamaModel.generate_extra_tensors` in convert_hf_to_gguf.py: the
+/// llama3 RoPE scaling's per-frequency factors, which transformers computes at load time
+/// and never stores): frequencies, not trained weights, so a buffer.
 #[rustfmt::skip]
 pub const ROTARY_BUFFERS: &[Row] = &[
     row("layers.{layer}.self_attn.rotary_emb.inv_freq", "D / 2",  Buffer).buffer()
+        .when_test(even_head_dim),
+    row("rope_freqs.weight",                            "D / 2",  Buffer).buffer()
         .when_test(even_head_dim),
 ];
 

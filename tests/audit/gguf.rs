@@ -978,3 +978,20 @@ fn the_pipeline_survives_mutated_gguf_files() {
         "{reports} reports, {errors} errors"
     );
 }
+
+/// Llama 3.1+ GGUF files carry llama.cpp's `rope_freqs.weight` [head_dim / 2] (RoPE
+/// frequency factors transformers computes at load time and never stores): a buffer, not
+/// an unexplained parameter. The tiny llama (H 8, 2 heads: head_dim 4) gets the 2 factors.
+#[test]
+fn llama_rope_frequency_factors_are_a_buffer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = Gguf::tiny_llama();
+    g.tensors.push(T::f32("rope_freqs.weight", &[2], 1.0));
+    let path = tmp.path().join("llama-3.1-like.gguf");
+    std::fs::write(&path, g.bytes()).unwrap();
+    let r = inspect(&path);
+    assert_eq!(r["totals"]["parameters"], Gguf::TINY_LLAMA_PARAMETERS);
+    assert_eq!(r["totals"]["buffers"], 2);
+    assert_eq!(r["differences"]["unexplained"], 0, "{:#}", r["findings"]);
+    assert_eq!(r["buckets"]["other"]["tensors"], 0);
+}
