@@ -131,18 +131,21 @@ fn validate(d: &Dims) -> Result<(), String> {
     Ok(())
 }
 
-/// The closed form, step by step with its arithmetic (docs/reference.md §1 and §2).
-/// Every product is checked: `None` when the dimensions make a count exceed 64 bits.
-pub fn derive(d: &Dims) -> Option<Derivation> {
-    let (v, h, l, i, p, t, n) = (
-        d.v("V"),
-        d.v("H"),
-        d.v("L"),
-        d.v("I"),
-        d.v("P"),
-        d.v("T"),
-        d.v("N"),
-    );
+/// The hand derivation of a BERT-style encoder (BERT, RoBERTa and the families built on
+/// it): embeddings, their LayerNorm, per layer attention, feed-forward and LayerNorms;
+/// with the linear biases it leaves out. `embeddings` labels the first line.
+pub struct EncoderBase {
+    /// The classic count: weights only.
+    pub weights_only: u64,
+    /// The linear biases of all layers: L · (5 · H + I).
+    pub biases: u64,
+    /// The derivation's lines.
+    pub steps: Vec<super::Line>,
+}
+
+/// [`EncoderBase`] for the dimensions `d` (V, P, T, H, I, L); `None` on overflow.
+pub fn encoder_base(d: &Dims, embeddings_label: &str) -> Option<EncoderBase> {
+    let (v, h, l, i, p, t) = (d.v("V"), d.v("H"), d.v("L"), d.v("I"), d.v("P"), d.v("T"));
     let mul = |a: u64, b: u64| a.checked_mul(b);
     let embeddings = mul(v.checked_add(p)?.checked_add(t)?, h)?;
     let embedding_ln = mul(2, h)?;
@@ -154,14 +157,9 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
         .checked_add(embedding_ln)?
         .checked_add(mul(l, per_layer)?)?;
     let biases = mul(l, mul(5, h)?.checked_add(i)?)?;
-    let pooler = mul(h, h)?.checked_add(h)?;
-    let masked_lm = pooler.checked_add(mul(2, h)?)?.checked_add(v)?;
-    let decoder = mul(v, h)?;
-    let next_sentence = mul(2, h)?.checked_add(2)?;
-    let labelled = mul(n, h)?.checked_add(n)?;
     let steps = vec![
         line(
-            "embeddings",
+            embeddings_label,
             "(V + P + T) · H",
             format!("({v} + {p} + {t}) · {h}"),
             embeddings,
@@ -197,6 +195,28 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
             weights_only,
         ),
     ];
+    Some(EncoderBase {
+        weights_only,
+        biases,
+        steps,
+    })
+}
+
+/// The closed form, step by step with its arithmetic (docs/reference.md §1 and §2).
+/// Every product is checked: `None` when the dimensions make a count exceed 64 bits.
+pub fn derive(d: &Dims) -> Option<Derivation> {
+    let (v, h, l, i, n) = (d.v("V"), d.v("H"), d.v("L"), d.v("I"), d.v("N"));
+    let mul = |a: u64, b: u64| a.checked_mul(b);
+    let EncoderBase {
+        weights_only,
+        biases,
+        steps,
+    } = encoder_base(d, "embeddings")?;
+    let pooler = mul(h, h)?.checked_add(h)?;
+    let masked_lm = pooler.checked_add(mul(2, h)?)?.checked_add(v)?;
+    let decoder = mul(v, h)?;
+    let next_sentence = mul(2, h)?.checked_add(2)?;
+    let labelled = mul(n, h)?.checked_add(n)?;
     let add = |step: Step, of: Option<&str>, l: super::Line| Addition {
         step,
         of: of.map(str::to_string),

@@ -230,27 +230,17 @@ fn derive_camembert(d: &Dims) -> Option<Derivation> {
 /// (`Roberta`, `XLMRoberta`, `Camembert`). Every product is checked: `None` when the
 /// dimensions make a count exceed 64 bits.
 fn derive(d: &Dims, prefix: &str) -> Option<Derivation> {
-    let (v, h, l, i, p, t, n) = (
-        d.v("V"),
-        d.v("H"),
-        d.v("L"),
-        d.v("I"),
-        d.v("P"),
-        d.v("T"),
-        d.v("N"),
-    );
+    let (v, h, l, i, n) = (d.v("V"), d.v("H"), d.v("L"), d.v("I"), d.v("N"));
     let tie = d.flag("tie");
     let mul = |a: u64, b: u64| a.checked_mul(b);
-    let embeddings = mul(v.checked_add(p)?.checked_add(t)?, h)?;
-    let embedding_ln = mul(2, h)?;
-    let attention = mul(4, mul(h, h)?)?;
-    let ffn = mul(2, mul(h, i)?)?;
-    let layer_ln = mul(4, h)?;
-    let per_layer = attention.checked_add(ffn)?.checked_add(layer_ln)?;
-    let weights_only = embeddings
-        .checked_add(embedding_ln)?
-        .checked_add(mul(l, per_layer)?)?;
-    let biases = mul(l, mul(5, h)?.checked_add(i)?)?;
+    let super::bert::EncoderBase {
+        weights_only,
+        biases,
+        steps,
+    } = super::bert::encoder_base(
+        d,
+        "embeddings; P position rows, the first pad_token_id + 1 never used",
+    )?;
     let dense = mul(h, h)?.checked_add(h)?;
     let pooler = dense;
     // dense (H² + H), LayerNorm (2·H), the output bias `lm_head.bias` (V).
@@ -259,44 +249,6 @@ fn derive(d: &Dims, prefix: &str) -> Option<Derivation> {
     let decoder_bias = v;
     let labelled = mul(n, h)?.checked_add(n)?;
     let classification = dense.checked_add(labelled)?;
-    let steps = vec![
-        line(
-            "embeddings; P position rows, the first pad_token_id + 1 never used",
-            "(V + P + T) · H",
-            format!("({v} + {p} + {t}) · {h}"),
-            embeddings,
-        ),
-        line(
-            "embedding LayerNorm",
-            "2 · H (gamma, beta)",
-            format!("2 · {h}"),
-            embedding_ln,
-        ),
-        line(
-            "attention, per layer",
-            "Q, K, V: 3 · H² ; output Wo: H²",
-            format!("4 · {h}²"),
-            attention,
-        ),
-        line(
-            "feed-forward, per layer",
-            "W1 H×I + W2 I×H",
-            format!("2 · {h} · {i}"),
-            ffn,
-        ),
-        line(
-            "LayerNorm, per layer",
-            "2 · (2 · H)",
-            format!("2 · (2 · {h})"),
-            layer_ln,
-        ),
-        line(
-            "total, weights only",
-            "embeddings + LN + L · (attention + FFN + LN)",
-            format!("{embeddings} + {embedding_ln} + {l} · ({attention} + {ffn} + {layer_ln})"),
-            weights_only,
-        ),
-    ];
     let add = |step: Step, of: Option<&str>, l: super::Line| Addition {
         step,
         of: of.map(str::to_string),
