@@ -136,13 +136,7 @@ const HEADS: &[Row] = &[
 /// `embedding_size`, modeling_albert.py line 141), but with a remainder its query is
 /// narrower than H and the forward pass fails at `dense`: not a usable model.
 fn validate(d: &Dims) -> Result<(), String> {
-    let (h, a) = (d.v("H"), d.v("A"));
-    if h % a != 0 {
-        return Err(format!(
-            "`hidden_size` {h} is not a multiple of `num_attention_heads` {a}"
-        ));
-    }
-    Ok(())
+    super::hidden_divisible_by_heads(d)
 }
 
 /// The closed form, step by step with its arithmetic; `None` when a count exceeds 64 bits.

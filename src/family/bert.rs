@@ -122,13 +122,7 @@ const HEADS: &[Row] = &[
 ];
 
 fn validate(d: &Dims) -> Result<(), String> {
-    let (h, a) = (d.v("H"), d.v("A"));
-    if h % a != 0 {
-        return Err(format!(
-            "`hidden_size` {h} is not a multiple of `num_attention_heads` {a}"
-        ));
-    }
-    Ok(())
+    super::hidden_divisible_by_heads(d)
 }
 
 /// The hand derivation of a BERT-style encoder (BERT, RoBERTa and the families built on

@@ -263,14 +263,10 @@ fn convolution(d: &Dims) -> bool {
 /// `DisentangledSelfAttention` requires H divisible by the heads (modeling_deberta_v2.py
 /// line 144); `nn.Conv1d` requires it divisible by `conv_groups`.
 fn validate(d: &Dims) -> Result<(), String> {
-    let (h, a) = (d.v("H"), d.v("A"));
-    if h % a != 0 {
-        return Err(format!(
-            "`hidden_size` {h} is not a multiple of `num_attention_heads` {a}"
-        ));
-    }
+    super::hidden_divisible_by_heads(d)?;
+    let h = d.v("H");
     let groups = d.v("Gc");
-    if convolution(d) && h % groups != 0 {
+    if convolution(d) && !h.is_multiple_of(groups) {
         return Err(format!(
             "`hidden_size` {h} is not a multiple of `conv_groups` {groups}"
         ));

@@ -114,13 +114,7 @@ const HEADS: &[Row] = &[
 /// `A · ⌊H / A⌋` outputs against an H×H output projection: such a model cannot run a
 /// forward pass, so it is refused here.
 fn validate(d: &Dims) -> Result<(), String> {
-    let (h, a) = (d.v("H"), d.v("A"));
-    if h % a != 0 {
-        return Err(format!(
-            "`hidden_size` {h} is not a multiple of `num_attention_heads` {a}"
-        ));
-    }
-    Ok(())
+    super::hidden_divisible_by_heads(d)
 }
 
 /// The closed form, written apart from the table. Every product is checked: `None` when

@@ -481,13 +481,7 @@ pub fn derive_decoder(spec: &Decoder, d: &Dims) -> Option<Derivation> {
 /// configuration files): the hidden size is a multiple of the heads, even when `head_dim`
 /// is set.
 pub fn hidden_divisible_by_heads(d: &Dims) -> Result<(), String> {
-    let (h, a) = (d.v("H"), d.v("A"));
-    if h % a != 0 {
-        return Err(format!(
-            "`hidden_size` {h} is not a multiple of `num_attention_heads` {a}"
-        ));
-    }
-    Ok(())
+    super::hidden_divisible_by_heads(d)
 }
 
 /// No rule beyond the dimensions' limits (transformers checks none at configuration time).

@@ -826,3 +826,16 @@ pub fn active_parameters(total: u64, routed: u64, experts: u64, per_token: u64) 
     let unused = u64::try_from(unused / u128::from(experts)).ok()?;
     total.checked_sub(unused)
 }
+
+/// The rule most attention implementations enforce: the hidden size (`H`) is a multiple
+/// of the attention heads (`A`). Each family's `validate` says where transformers checks
+/// it (or why a model breaking it could not run).
+pub fn hidden_divisible_by_heads(d: &Dims) -> Result<(), String> {
+    let (h, a) = (d.v("H"), d.v("A"));
+    if !h.is_multiple_of(a) {
+        return Err(format!(
+            "`hidden_size` {h} is not a multiple of `num_attention_heads` {a}"
+        ));
+    }
+    Ok(())
+}

@@ -205,13 +205,7 @@ const HEADS: &[Row] = &[
 /// `RobertaSelfAttention` refuses a hidden size that is not a multiple of the heads
 /// (modeling_roberta.py:188-192).
 fn validate(d: &Dims) -> Result<(), String> {
-    let (h, a) = (d.v("H"), d.v("A"));
-    if h % a != 0 {
-        return Err(format!(
-            "`hidden_size` {h} is not a multiple of `num_attention_heads` {a}"
-        ));
-    }
-    Ok(())
+    super::hidden_divisible_by_heads(d)
 }
 
 fn derive_roberta(d: &Dims) -> Option<Derivation> {
