@@ -1,7 +1,7 @@
 //! Structural differences between two reports (`diff`), and expectations held against a
 //! report (`check`). Computed here, rendered in [`crate::render`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -123,6 +123,62 @@ fn figures(r: &Report) -> Vec<(String, i128)> {
     out
 }
 
+/// The tensors of A and B that are the same tensor: by name, then (for the rest) by the
+/// name one side has with leading segments more, when that pairing is unique: a model
+/// saved with a task class (`bert.embeddings...`) against its backbone
+/// (`embeddings...`).
+fn pair_tensors<'a>(a: &'a [TensorRow], b: &'a [TensorRow]) -> Vec<(&'a TensorRow, &'a TensorRow)> {
+    let tb: BTreeMap<&str, &TensorRow> = b.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut pairs: Vec<(&TensorRow, &TensorRow)> = a
+        .iter()
+        .filter_map(|x| tb.get(x.name.as_str()).map(|y| (x, *y)))
+        .collect();
+    let paired_a: BTreeSet<&str> = pairs.iter().map(|p| p.0.name.as_str()).collect();
+    let paired_b: BTreeSet<&str> = pairs.iter().map(|p| p.1.name.as_str()).collect();
+    let rest_a: Vec<&TensorRow> = a
+        .iter()
+        .filter(|t| !paired_a.contains(t.name.as_str()))
+        .collect();
+    let rest_b: Vec<&TensorRow> = b
+        .iter()
+        .filter(|t| !paired_b.contains(t.name.as_str()))
+        .collect();
+    let longer_a = by_suffix(&rest_a, &rest_b);
+    let used_a: BTreeSet<&str> = longer_a.iter().map(|p| p.0.name.as_str()).collect();
+    let used_b: BTreeSet<&str> = longer_a.iter().map(|p| p.1.name.as_str()).collect();
+    let free = |rest: &[&'a TensorRow], used: &BTreeSet<&str>| -> Vec<&'a TensorRow> {
+        rest.iter()
+            .copied()
+            .filter(|t| !used.contains(t.name.as_str()))
+            .collect()
+    };
+    let longer_b = by_suffix(&free(&rest_b, &used_b), &free(&rest_a, &used_a));
+    pairs.extend(longer_a);
+    pairs.extend(longer_b.into_iter().map(|(y, x)| (x, y)));
+    pairs
+}
+
+/// Pairs (long, short) where `short`'s name is `long`'s without its leading segments,
+/// each name used once and only when unambiguous.
+fn by_suffix<'a>(
+    long: &[&'a TensorRow],
+    short: &[&'a TensorRow],
+) -> Vec<(&'a TensorRow, &'a TensorRow)> {
+    let by_name: BTreeMap<&str, &TensorRow> = short.iter().map(|t| (t.name.as_str(), *t)).collect();
+    let mut found: BTreeMap<&str, Vec<&TensorRow>> = BTreeMap::new();
+    for t in long {
+        let suffixes = t.name.match_indices('.').map(|(i, _)| &t.name[i + 1..]);
+        if let Some(s) = suffixes.into_iter().find(|s| by_name.contains_key(s)) {
+            found.entry(s).or_default().push(t);
+        }
+    }
+    found
+        .into_iter()
+        .filter(|(_, longs)| longs.len() == 1)
+        .filter_map(|(s, longs)| Some((longs[0], *by_name.get(s)?)))
+        .collect()
+}
+
 /// Compare A with B.
 pub fn diff(a_name: &str, a: &Report, b_name: &str, b: &Report) -> Diff {
     let fb: BTreeMap<String, i128> = figures(b).into_iter().collect();
@@ -137,28 +193,29 @@ pub fn diff(a_name: &str, a: &Report, b_name: &str, b: &Report) -> Diff {
             })
         })
         .collect();
-    let ta: BTreeMap<&str, &TensorRow> = a.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-    let tb: BTreeMap<&str, &TensorRow> = b.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-    let mut only_in_a: Vec<TensorBrief> = ta
+    let pairs = pair_tensors(&a.tensors, &b.tensors);
+    let in_pair_a: BTreeSet<&str> = pairs.iter().map(|(x, _)| x.name.as_str()).collect();
+    let in_pair_b: BTreeSet<&str> = pairs.iter().map(|(_, y)| y.name.as_str()).collect();
+    let mut only_in_a: Vec<TensorBrief> = a
+        .tensors
         .iter()
-        .filter(|(n, _)| !tb.contains_key(*n))
-        .map(|(_, t)| TensorBrief::from(*t))
+        .filter(|t| !in_pair_a.contains(t.name.as_str()))
+        .map(TensorBrief::from)
         .collect();
-    let mut only_in_b: Vec<TensorBrief> = tb
+    let mut only_in_b: Vec<TensorBrief> = b
+        .tensors
         .iter()
-        .filter(|(n, _)| !ta.contains_key(*n))
-        .map(|(_, t)| TensorBrief::from(*t))
+        .filter(|t| !in_pair_b.contains(t.name.as_str()))
+        .map(TensorBrief::from)
         .collect();
-    let mut changed: Vec<TensorChange> = ta
+    let mut changed: Vec<TensorChange> = pairs
         .iter()
-        .filter_map(|(n, x)| {
-            let y = tb.get(n)?;
-            (x.shape != y.shape || x.dtype != y.dtype).then(|| TensorChange {
-                change: difference(y.elements, x.elements),
-                name: n.to_string(),
-                a: TensorBrief::from(*x),
-                b: TensorBrief::from(*y),
-            })
+        .filter(|(x, y)| x.shape != y.shape || x.dtype != y.dtype)
+        .map(|(x, y)| TensorChange {
+            change: difference(y.elements, x.elements),
+            name: x.name.clone(),
+            a: TensorBrief::from(*x),
+            b: TensorBrief::from(*y),
         })
         .collect();
     crate::count::sort_natural(&mut only_in_a, |x| &x.name);

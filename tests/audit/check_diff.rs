@@ -418,6 +418,42 @@ fn diff_between_pretraining_and_classifier_lists_exactly_the_head_tensors() {
     );
 }
 
+/// BertModel saves its tensors without a prefix (`embeddings...`), a task model under
+/// `bert.`: diff pairs them by name without the leading segment, so only the head is
+/// reported (transformers' counts: 12,968 and 13,093, the classifier 5 · 24 + 5 = 125).
+#[test]
+fn diff_pairs_tensors_across_a_model_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = fixture("tiny/bert-model");
+    let b = fixture("tiny/bert-for-sequence-classification");
+    let out = run(
+        tmp.path(),
+        &["diff", a.to_str().unwrap(), b.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let d = crate::common::schema::doc("diff", &out.stdout);
+    assert_eq!(d["only_in_a"], serde_json::json!([]));
+    let only_b: Vec<&str> = d["only_in_b"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(only_b, ["classifier.bias", "classifier.weight"]);
+    assert!(d["changed"].as_array().unwrap().is_empty());
+    let total = d["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["figure"] == "totals.parameters")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (total["a"].as_i64(), total["b"].as_i64()),
+        (Some(12_968), Some(13_093))
+    );
+}
+
 #[test]
 fn saved_bert_base_header_is_small_and_reports_the_same_figures() {
     let tmp = tempfile::tempdir().unwrap();
