@@ -41,7 +41,7 @@ pub enum Command {
     ///
     /// Example: paramaudit inspect ./bert-base-uncased --format json | jq .totals
     #[command(
-        after_help = "Examples:\n  paramaudit inspect bert-base-uncased\n  paramaudit inspect bert-base-uncased --header-only --json | jq .totals\n  paramaudit inspect ./bert-base-uncased --save-header expected/bert-base-uncased\n  paramaudit inspect model.safetensors --config config.json --tensors\n  paramaudit inspect ./sharded/model.safetensors.index.json --format markdown\n  paramaudit inspect models/*/ --format jsonl"
+        after_help = "Examples:\n  paramaudit inspect bert-base-uncased\n  paramaudit inspect bert-base-uncased --header-only --json | jq .totals\n  paramaudit inspect ./bert-base-uncased --save-header expected/bert-base-uncased\n  paramaudit inspect model.safetensors --config config.json --tensors\n  paramaudit inspect ./sharded/model.safetensors.index.json --format markdown\n  paramaudit inspect models/*/ --format jsonl\n  paramaudit inspect ./Llama-3-8B-Q4_K_M.gguf ./pytorch_model.bin\n  paramaudit inspect owner/repo-GGUF:Q4_K_M --header-only"
     )]
     Inspect(InspectArgs),
     /// Hold a checkpoint to stored expectations: exit 0 when they hold, 1 on drift, 2 on
@@ -167,13 +167,15 @@ impl FormatArgs {
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// One or more local paths (a .safetensors file, a directory holding model.safetensors
-    /// or model.safetensors.index.json and its shards, a shard index file, or headers saved
-    /// with --save-header) or Hugging Face model ids. A path that exists is always read as
-    /// a path. Several models are read in parallel and reported in the order given,
-    /// followed by a summary table.
+    /// One or more local paths or Hugging Face model ids. A path: a checkpoint file
+    /// (.safetensors, .gguf or a split GGUF's part, pytorch_model.bin, .pt, .pth), a shard
+    /// index, a directory holding one (model.safetensors, its index, pytorch_model.bin, its
+    /// index, a lone GGUF), or headers saved with --save-header; a path that exists is
+    /// always read as a path. A Hub id may name a GGUF by its quantization tag after a
+    /// colon (owner/repo:Q4_K_M). Several models are read in parallel and reported in the
+    /// order given, followed by a summary table.
     ///
-    /// Example: ./model.safetensors, bert-base-uncased, google-bert/bert-base-uncased
+    /// Example: ./model.safetensors, ./model-Q4_K_M.gguf, bert-base-uncased, owner/repo-GGUF:Q8_0
     #[arg(required = true, num_args = 1.., value_name = "MODEL")]
     pub models: Vec<String>,
 
@@ -182,8 +184,10 @@ pub struct InspectArgs {
     pub fetch: FetchArgs,
 
     /// For a Hub model not in the cache: read only each file's header with HTTP range
-    /// requests (a few tens of kilobytes), never the weights. The report is the same,
-    /// marked header-only.
+    /// requests (a few tens of kilobytes for safetensors; GGUF headers, which hold the
+    /// tokenizer, in ranges that double until whole), never the weights. The report is the
+    /// same, marked header-only. PyTorch weights cannot be read so (the error says what a
+    /// download takes).
     ///
     /// Example: --header-only
     #[arg(long)]
