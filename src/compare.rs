@@ -31,7 +31,7 @@ impl From<&TensorRow> for TensorBrief {
         TensorBrief {
             name: t.name.clone(),
             bucket: t.bucket,
-            dtype: t.dtype.clone(),
+            dtype: t.dtype.to_string(),
             shape: t.shape.clone(),
             elements: t.elements,
         }

@@ -223,7 +223,7 @@ pub fn inspect_with(resolved: &Resolved, options: &Options) -> Result<Report> {
     reconcile::reconcile(reconcile::Inputs {
         spec: &resolved.spec,
         checkpoint: &checkpoint,
-        tensors: &tensors,
+        tensors,
         family,
         config: config.as_ref(),
         formula: formula.as_ref(),

@@ -8,8 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::fastmap::{Map, Set};
+use crate::fastmap::Map;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,8 @@ use crate::checkpoint::Checkpoint;
 use crate::classify::{Bucket, Classified, Role};
 use crate::count::{self, difference, signed};
 use crate::error::{Error, Result};
-use crate::family::{Derivation, Family, RowKind, Step};
+use crate::family::compiled::Expanded;
+use crate::family::{Derivation, Family, Row, RowKind, Step};
 use crate::formula::{DimsSource, Formula, ModelConfig};
 
 /// Version of every JSON document's layout (inspect, check, diff, verify, formula);
@@ -297,25 +299,17 @@ pub struct Active {
 
 /// Active parameters from the expected tensors: all of them for a dense family; for a
 /// mixture of experts, `num_parameters` minus the routed experts a token does not use.
-fn active_of(f: &Formula, num_parameters: u64, stored: &Set<&str>, s: &Sums) -> Result<Active> {
+fn active_of(x: &Expect, num_parameters: u64, s: &Sums) -> Result<Active> {
+    let f = x.formula;
     let Some(moe) = f.family.moe else {
         return Ok(Active {
             parameters: num_parameters,
             definition: "dense: every parameter is used for every token".to_string(),
         });
     };
-    let routed = s.sum(
-        "the routed experts",
-        f.expected
-            .iter()
-            .filter(|e| {
-                let row = row_of(f, e);
-                row.bucket == Bucket::RoutedExperts
-                    && row.step != Some(Step::ExtraLayers)
-                    && counts_as_stored(f, e, stored)
-            })
-            .map(|e| e.elements),
-    )?;
+    let routed = x.counted(s, "the routed experts", |row| {
+        row.bucket == Bucket::RoutedExperts && row.step != Some(Step::ExtraLayers)
+    })?;
     let (experts, per_token) = (f.dims.v(moe.experts), f.dims.v(moe.per_token));
     let parameters = crate::family::active_parameters(num_parameters, routed, experts, per_token)
         .ok_or_else(|| s.impossible("the active parameters"))?;
@@ -428,19 +422,20 @@ pub struct Finding {
     pub detail: String,
 }
 
-/// One tensor.
+/// One tensor. The file and dtype names are shared by every row that has them (tens of
+/// thousands of rows name a few files and dtypes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorRow {
     /// Name as stored.
     pub name: String,
     /// File holding it (file name only).
-    pub file: String,
+    pub file: Arc<str>,
     /// Bucket.
     pub bucket: Bucket,
     /// Role.
     pub role: Role,
     /// Dtype.
-    pub dtype: String,
+    pub dtype: Arc<str>,
     /// Shape.
     pub shape: Vec<u64>,
     /// Elements (logical: a packed quantized weight counts the weights it holds).
@@ -471,8 +466,8 @@ pub struct Inputs<'a> {
     pub spec: &'a str,
     /// The opened checkpoint (files and index; its tensors are in `tensors`).
     pub checkpoint: &'a Checkpoint,
-    /// Classified tensors.
-    pub tensors: &'a [Classified],
+    /// Classified tensors (moved into the report's rows).
+    pub tensors: Vec<Classified>,
     /// The family, if one was chosen.
     pub family: Option<Chosen>,
     /// The config, if any.
@@ -562,15 +557,32 @@ fn totals_of(
 }
 
 fn dtypes_of(tensors: &[Classified], s: &Sums) -> Result<Vec<DtypeRow>> {
-    let mut dtypes: BTreeMap<String, DtypeRow> = BTreeMap::new();
+    // One row per dtype name; each dtype value (a few) finds its row once.
+    let mut dtypes: Vec<DtypeRow> = Vec::new();
+    let mut row_of: Vec<(crate::dtype::DType, usize)> = Vec::new();
     for t in tensors {
-        let name = t.tensor.dtype.to_string();
-        let row = dtypes.entry(name.clone()).or_insert(DtypeRow {
-            dtype: name,
-            tensors: 0,
-            elements: 0,
-            bytes: 0,
-        });
+        let dtype = t.tensor.dtype;
+        let slot = match row_of.iter().find(|(d, _)| *d == dtype) {
+            Some(&(_, slot)) => slot,
+            None => {
+                let name = dtype.to_string();
+                let slot = match dtypes.iter().position(|r| r.dtype == name) {
+                    Some(slot) => slot,
+                    None => {
+                        dtypes.push(DtypeRow {
+                            dtype: name,
+                            tensors: 0,
+                            elements: 0,
+                            bytes: 0,
+                        });
+                        dtypes.len() - 1
+                    }
+                };
+                row_of.push((dtype, slot));
+                slot
+            }
+        };
+        let row = &mut dtypes[slot];
         row.tensors = row
             .tensors
             .checked_add(1)
@@ -584,7 +596,6 @@ fn dtypes_of(tensors: &[Classified], s: &Sums) -> Result<Vec<DtypeRow>> {
             .checked_add(t.tensor.bytes)
             .ok_or_else(|| s.impossible("a dtype's bytes"))?;
     }
-    let mut dtypes: Vec<DtypeRow> = dtypes.into_values().collect();
     dtypes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.dtype.cmp(&b.dtype)));
     Ok(dtypes)
 }
@@ -615,24 +626,103 @@ fn heads_of(tensors: &[Classified], s: &Sums) -> Result<Vec<HeadRow>> {
 }
 
 /// The row behind an expected tensor.
-fn row_of(f: &Formula, e: &crate::family::compiled::Expanded) -> &'static crate::family::Row {
+fn row_of(f: &Formula, e: &Expanded) -> &'static Row {
     f.family.compiled().rows[e.row].row
 }
 
 /// Which expected tensors count toward what should be stored: parameters that are not
 /// tied, and tensors transformers counts but may omit, and layers past the model's own
-/// (`extra_layers`), when the file has them.
-fn counts_as_stored(
-    f: &Formula,
-    e: &crate::family::compiled::Expanded,
-    stored: &Set<&str>,
-) -> bool {
-    let row = row_of(f, e);
+/// (`extra_layers`), when the file has them (`stored`).
+fn counts_as_stored(row: &Row, e: &Expanded, stored: bool) -> bool {
     match row.kind {
-        _ if is_extra_layer(row) => !e.tied && stored.contains(e.key.as_str()),
+        _ if is_extra_layer(row) => !e.tied && stored,
         RowKind::Param | RowKind::Tied { .. } | RowKind::Alias { .. } => !e.tied,
-        RowKind::MaybeStored => stored.contains(e.key.as_str()),
+        RowKind::MaybeStored => stored,
         RowKind::Buffer => false,
+    }
+}
+
+/// The stored tensors by canonical key: the first to have each key, and every later one
+/// with the key of an earlier one.
+struct StoredKeys<'t> {
+    /// Key -> index of the first tensor with it.
+    first: Map<&'t str, usize>,
+    /// `(tensor, first tensor with its key)`, in tensor order.
+    repeats: Vec<(usize, usize)>,
+}
+
+impl<'t> StoredKeys<'t> {
+    fn of(tensors: &'t [Classified]) -> StoredKeys<'t> {
+        use std::collections::hash_map::Entry;
+        let mut first: Map<&str, usize> =
+            Map::with_capacity_and_hasher(tensors.len(), Default::default());
+        let mut repeats = Vec::new();
+        for (i, t) in tensors.iter().enumerate() {
+            if let Some(key) = t.class.key.as_deref() {
+                match first.entry(key) {
+                    Entry::Occupied(o) => repeats.push((i, *o.get())),
+                    Entry::Vacant(v) => {
+                        v.insert(i);
+                    }
+                }
+            }
+        }
+        StoredKeys { first, repeats }
+    }
+}
+
+/// The expected tensors with what the stored ones say of them, worked out once: each
+/// one's row, the stored tensor holding its key, and whether it counts toward what
+/// should be stored.
+struct Expect<'f> {
+    formula: &'f Formula,
+    rows: Vec<&'static Row>,
+    /// Index of the (first) stored tensor with the expected key.
+    holder: Vec<Option<usize>>,
+    counts: Vec<bool>,
+}
+
+impl<'f> Expect<'f> {
+    fn of(f: &'f Formula, keys: &StoredKeys) -> Expect<'f> {
+        let rows: Vec<&'static Row> = f.expected.iter().map(|e| row_of(f, e)).collect();
+        let holder: Vec<Option<usize>> = f
+            .expected
+            .iter()
+            .map(|e| keys.first.get(e.key.as_str()).copied())
+            .collect();
+        let counts = f
+            .expected
+            .iter()
+            .zip(&rows)
+            .zip(&holder)
+            .map(|((e, row), h)| counts_as_stored(row, e, h.is_some()))
+            .collect();
+        Expect {
+            formula: f,
+            rows,
+            holder,
+            counts,
+        }
+    }
+
+    /// Each expected tensor with its row, whether it is stored and whether it counts.
+    fn each(&self) -> impl Iterator<Item = (&'f Expanded, &'static Row, bool, bool)> + '_ {
+        self.formula
+            .expected
+            .iter()
+            .zip(&self.rows)
+            .zip(self.holder.iter().zip(&self.counts))
+            .map(|((e, row), (h, c))| (e, *row, h.is_some(), *c))
+    }
+
+    /// The sum of the counted expected tensors that `pick` selects.
+    fn counted(&self, s: &Sums, what: &str, pick: impl Fn(&Row) -> bool) -> Result<u64> {
+        s.sum(
+            what,
+            self.each()
+                .filter(|&(_, row, _, counts)| counts && pick(row))
+                .map(|(e, ..)| e.elements),
+        )
     }
 }
 
@@ -644,19 +734,14 @@ fn is_extra_layer(row: &crate::family::Row) -> bool {
 }
 
 /// The ladder steps' counts from the expected tensors.
-fn step_counts(
-    f: &Formula,
-    stored: &Set<&str>,
-    buffers: u64,
-    s: &Sums,
-) -> Result<(Differences, u64, i128)> {
+fn step_counts(x: &Expect, buffers: u64, s: &Sums) -> Result<(Differences, u64, i128)> {
+    let f = x.formula;
     let mut steps = Differences::default();
     let mut expected_total = 0u64;
     let mut base = 0i128;
-    for e in &f.expected {
-        let row = row_of(f, e);
+    for (e, row, stored, counts) in x.each() {
         let n = signed(e.elements);
-        if counts_as_stored(f, e, stored) {
+        if counts {
             expected_total = expected_total
                 .checked_add(e.elements)
                 .ok_or_else(|| s.impossible("the formula's total"))?;
@@ -664,7 +749,7 @@ fn step_counts(
                 Some(step) => steps.add(step, n),
                 None => base += n,
             }
-        } else if e.tied && !e.alias && !stored.contains(e.key.as_str()) {
+        } else if e.tied && !e.alias && !stored {
             steps.add(Step::TiedNotStored, n);
         } else if row.kind == RowKind::MaybeStored {
             steps.add(Step::NotStored, n);
@@ -679,12 +764,12 @@ fn step_counts(
 
 /// The ladder rows, in the family's order.
 fn ladder_rows(
-    f: &Formula,
+    x: &Expect,
     d: &Differences,
     parameters: u64,
     tensors: &[Classified],
-    stored: &Set<&str>,
 ) -> Vec<LadderRow> {
+    let f = x.formula;
     let mut rows = Vec::new();
     let mut total = 0i128;
     let mut push = |key: &str, step: String, parameters: i128, counted: bool| {
@@ -723,18 +808,16 @@ fn ladder_rows(
                 }
             }
             Step::TiedNotStored | Step::NotStored => {
-                let keys: Vec<&str> = f
-                    .expected
-                    .iter()
-                    .filter(|e| {
+                let keys: Vec<&str> = x
+                    .each()
+                    .filter(|&(e, row, stored, _)| {
                         if *step == Step::TiedNotStored {
-                            e.tied && !e.alias && !stored.contains(e.key.as_str())
+                            e.tied && !e.alias && !stored
                         } else {
-                            row_of(f, e).kind == RowKind::MaybeStored
-                                && !stored.contains(e.key.as_str())
+                            row.kind == RowKind::MaybeStored && !stored
                         }
                     })
-                    .map(|e| e.key.as_str())
+                    .map(|(e, ..)| e.key.as_str())
                     .collect();
                 if keys.is_empty() {
                     continue;
@@ -802,51 +885,31 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
                 .to_string(),
         );
     }
-    let mut buckets = buckets_of(tensors, &s)?;
-    let (totals, memory) = totals_of(tensors, &buckets, checkpoint, &s)?;
-    let dtypes = dtypes_of(tensors, &s)?;
+    let mut buckets = buckets_of(&tensors, &s)?;
+    let (totals, memory) = totals_of(&tensors, &buckets, checkpoint, &s)?;
+    let dtypes = dtypes_of(&tensors, &s)?;
     index_notes(checkpoint, &totals, &mut notes);
-    let mut heads = heads_of(tensors, &s)?;
+    let mut heads = heads_of(&tensors, &s)?;
 
     let mut findings = Vec::new();
     let mut formula_report = None;
     let mut differences = None;
     let mut ladder = Vec::new();
     if let Some(f) = formula {
-        let stored: Set<&str> = tensors
-            .iter()
-            .filter_map(|t| t.class.key.as_deref())
-            .collect();
-        findings = match_tensors(tensors, f);
-        let (mut d, expected_total, _) = step_counts(f, &stored, totals.buffers, &s)?;
-        for (b, row) in buckets.iter_mut() {
-            let expected = s.sum(
-                "the formula's bucket total",
-                f.expected
-                    .iter()
-                    .filter(|e| row_of(f, e).bucket == *b && counts_as_stored(f, e, &stored))
-                    .map(|e| e.elements),
-            )?;
-            row.expected = Some(expected);
-            row.difference = Some(difference(row.parameters, expected));
-        }
+        let keys = StoredKeys::of(&tensors);
+        let x = Expect::of(f, &keys);
+        findings = match_tensors(&tensors, &keys, &x);
+        let (mut d, expected_total, _) = step_counts(&x, totals.buffers, &s)?;
+        expected_by_bucket(&x, &mut buckets, &s)?;
         for h in &mut heads {
-            h.expected = Some(
-                s.sum(
-                    "a head's expected total",
-                    f.expected
-                        .iter()
-                        .filter(|e| row_of(f, e).part == h.head && counts_as_stored(f, e, &stored))
-                        .map(|e| e.elements),
-                )?,
-            );
+            h.expected = Some(x.counted(&s, "a head's expected total", |row| row.part == h.head)?);
         }
         d.unexplained = difference(totals.parameters, expected_total);
         let model_total = signed(expected_total) - d.extra_layers + d.not_stored;
         let num_parameters =
             u64::try_from(model_total).map_err(|_| s.impossible("the model's parameter count"))?;
-        let active = active_of(f, num_parameters, &stored, &s)?;
-        ladder = ladder_rows(f, &d, totals.parameters, tensors, &stored);
+        let active = active_of(&x, num_parameters, &s)?;
+        ladder = ladder_rows(&x, &d, totals.parameters, &tensors);
         differences = Some(d);
         formula_report = Some(FormulaReport {
             family: f.family.name.to_string(),
@@ -865,42 +928,17 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
         }
     }
 
-    let file_names: Vec<String> = checkpoint
-        .files
-        .iter()
-        .map(|f| crate::source::file_name(&f.path))
-        .collect();
-    let row = |t: &Classified| TensorRow {
-        name: t.tensor.name.clone(),
-        file: file_names.get(t.tensor.file).cloned().unwrap_or_default(),
-        bucket: t.class.bucket,
-        role: t.class.role,
-        dtype: t.tensor.dtype.to_string(),
-        shape: t.tensor.shape.clone(),
-        elements: t.tensor.elements,
-        stored_elements: (t.tensor.stored_elements != t.tensor.elements)
-            .then_some(t.tensor.stored_elements),
-        stored_as: t.tensor.stored_as.clone(),
-        bytes: t.tensor.bytes,
-    };
-    let mut rows: Vec<TensorRow> = if tensors.len() >= crate::classify::PARALLEL_FROM {
-        use rayon::prelude::*;
-        tensors.par_iter().map(row).collect()
-    } else {
-        tensors.iter().map(row).collect()
-    };
-    count::sort_natural(&mut rows, |r| &r.name);
-
+    let family = family.map(|c| FamilyReport {
+        name: c.family.name.to_string(),
+        title: c.family.title.to_string(),
+        selected_by: c.by,
+        norm: c.family.norm.name().to_string(),
+        recognised: count::len(tensors.iter().filter(|t| t.class.row.is_some()).count()),
+    });
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         source: source_report(spec, checkpoint, config),
-        family: family.map(|c| FamilyReport {
-            name: c.family.name.to_string(),
-            title: c.family.title.to_string(),
-            selected_by: c.by,
-            norm: c.family.norm.name().to_string(),
-            recognised: count::len(tensors.iter().filter(|t| t.class.row.is_some()).count()),
-        }),
+        family,
         totals,
         buckets,
         dtypes,
@@ -911,8 +949,72 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
         ladder,
         findings,
         notes,
-        tensors: rows,
+        tensors: tensor_rows(tensors, checkpoint),
     })
+}
+
+/// Each formula bucket's expected parameters, and its difference from what is stored.
+fn expected_by_bucket(
+    x: &Expect,
+    buckets: &mut BTreeMap<Bucket, BucketRow>,
+    s: &Sums,
+) -> Result<()> {
+    let mut sums: BTreeMap<Bucket, Option<u64>> = BTreeMap::new();
+    for (e, row, _, counts) in x.each() {
+        let sum = sums.entry(row.bucket).or_insert(Some(0));
+        if counts {
+            *sum = sum.and_then(|n| n.checked_add(e.elements));
+        }
+    }
+    for (b, row) in buckets.iter_mut() {
+        let expected = sums
+            .get(b)
+            .copied()
+            .unwrap_or(Some(0))
+            .ok_or_else(|| s.impossible("the formula's bucket total"))?;
+        row.expected = Some(expected);
+        row.difference = Some(difference(row.parameters, expected));
+    }
+    Ok(())
+}
+
+/// The tensor rows, in natural name order: names, shapes and stored forms moved from
+/// the tensors, file and dtype names shared.
+fn tensor_rows(tensors: Vec<Classified>, checkpoint: &Checkpoint) -> Vec<TensorRow> {
+    let files: Vec<Arc<str>> = checkpoint
+        .files
+        .iter()
+        .map(|f| Arc::from(crate::source::file_name(&f.path)))
+        .collect();
+    let no_file: Arc<str> = Arc::from("");
+    let mut dtypes: Vec<(crate::dtype::DType, Arc<str>)> = Vec::new();
+    let mut rows: Vec<TensorRow> = tensors
+        .into_iter()
+        .map(|Classified { tensor: t, class }| {
+            let dtype = match dtypes.iter().find(|(d, _)| *d == t.dtype) {
+                Some((_, name)) => name.clone(),
+                None => {
+                    let name: Arc<str> = Arc::from(t.dtype.to_string());
+                    dtypes.push((t.dtype, name.clone()));
+                    name
+                }
+            };
+            TensorRow {
+                name: t.name,
+                file: files.get(t.file).unwrap_or(&no_file).clone(),
+                bucket: class.bucket,
+                role: class.role,
+                dtype,
+                shape: t.shape,
+                elements: t.elements,
+                stored_elements: (t.stored_elements != t.elements).then_some(t.stored_elements),
+                stored_as: t.stored_as,
+                bytes: t.bytes,
+            }
+        })
+        .collect();
+    count::sort_natural(&mut rows, |r| &r.name);
+    rows
 }
 
 fn source_report(
@@ -1024,12 +1126,19 @@ fn why_unexpected(f: &Formula, t: &Classified) -> String {
 
 /// Match stored tensors to expected ones by canonical key; every difference becomes a
 /// finding. Findings add up to `unexplained`.
-fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
+fn match_tensors(tensors: &[Classified], keys: &StoredKeys, x: &Expect) -> Vec<Finding> {
+    let f = x.formula;
     let mut findings = Vec::new();
-    let expected: Map<&str, &crate::family::compiled::Expanded> =
-        f.expected.iter().map(|e| (e.key.as_str(), e)).collect();
-    let mut seen: Map<&str, &str> = Map::default();
-    for t in tensors {
+    // The expected tensor each first holder of a key matches (the last expected with
+    // that key).
+    let mut matched: Vec<Option<usize>> = vec![None; tensors.len()];
+    for (ei, h) in x.holder.iter().enumerate() {
+        if let Some(ti) = h {
+            matched[*ti] = Some(ei);
+        }
+    }
+    let mut repeats = keys.repeats.iter().peekable();
+    for (ti, t) in tensors.iter().enumerate() {
         let is_parameter = t.class.role.is_parameter();
         let stored = if is_parameter {
             signed(t.tensor.elements)
@@ -1052,16 +1161,16 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
             }
             continue;
         };
-        if let Some(first) = seen.get(key) {
+        if let Some(&(_, first)) = repeats.next_if(|(i, _)| *i == ti) {
             findings.push(unexpected(format!(
-                "a second tensor for `{key}` (first: `{first}`)"
+                "a second tensor for `{key}` (first: `{}`)",
+                tensors[first].tensor.name
             )));
             continue;
         }
-        seen.insert(key, &t.tensor.name);
-        match expected.get(key) {
-            Some(e) if e.tied => {
-                let detail = match row_of(f, e).kind {
+        match matched[ti].map(|ei| (&f.expected[ei], x.rows[ei])) {
+            Some((e, row)) if e.tied => {
+                let detail = match row.kind {
                     RowKind::Tied { flag, to } => {
                         let k = f.family.dim(flag).map_or(flag, |d| d.key());
                         format!("tied to {to} ({k}), yet stored as a separate tensor")
@@ -1073,8 +1182,8 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
                 };
                 findings.push(unexpected(detail));
             }
-            Some(e) => {
-                if e.shape != t.tensor.shape {
+            Some((e, _)) => {
+                if e.shape[..] != t.tensor.shape[..] {
                     findings.push(Finding {
                         kind: FindingKind::ShapeMismatch,
                         tensor: t.tensor.name.clone(),
@@ -1095,16 +1204,15 @@ fn match_tensors(tensors: &[Classified], f: &Formula) -> Vec<Finding> {
             None => findings.push(unexpected(why_unexpected(f, t))),
         }
     }
-    for e in &f.expected {
-        let kind = row_of(f, e).kind;
+    for (e, row, stored, _) in x.each() {
         let optional = e.tied
-            || matches!(kind, RowKind::Buffer | RowKind::MaybeStored)
-            || is_extra_layer(row_of(f, e));
-        if !optional && !seen.contains_key(e.key.as_str()) {
+            || matches!(row.kind, RowKind::Buffer | RowKind::MaybeStored)
+            || is_extra_layer(row);
+        if !optional && !stored {
             findings.push(Finding {
                 kind: FindingKind::Missing,
                 tensor: e.key.clone(),
-                bucket: row_of(f, e).bucket,
+                bucket: row.bucket,
                 parameters: -signed(e.elements),
                 detail: format!("expected with shape {:?}, not stored", e.shape),
             });

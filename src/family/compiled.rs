@@ -5,6 +5,7 @@
 //! expected tensors are spelled out from the same rows.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::fastmap::Map;
 
@@ -29,6 +30,8 @@ pub struct CompiledRow {
     pub segs: Vec<Seg>,
     /// Its shape, parsed.
     pub shape: Vec<Expr>,
+    /// How many of its segments are captures.
+    pub captures: usize,
 }
 
 /// A family's compiled table.
@@ -139,7 +142,13 @@ impl Compiled {
             );
             let shape = Expr::parse_shape(row.shape)
                 .unwrap_or_else(|e| panic!("{}: `{}`: {e}", family.name, row.pattern));
-            rows.push(CompiledRow { row, segs, shape });
+            let captures = segs.iter().filter(|s| matches!(s, Seg::Cap(..))).count();
+            rows.push(CompiledRow {
+                row,
+                segs,
+                shape,
+                captures,
+            });
         }
         let mut index: Map<u64, Vec<usize>> = Map::default();
         let mut lengths: Vec<usize> = Vec::new();
@@ -202,7 +211,7 @@ impl Compiled {
                 continue;
             };
             for &i in candidates {
-                if let Some(m) = self.try_row(i, &segs[..len]) {
+                if let Some(m) = self.try_row(i, name, &segs[..len]) {
                     return Some(m);
                 }
             }
@@ -210,12 +219,12 @@ impl Compiled {
         None
     }
 
-    /// Check row `i` against the last segments of a name (given last first).
-    fn try_row(&self, i: usize, tail: &[&str]) -> Option<Match> {
+    /// Check row `i` against the last segments of `name` (given last first). The key is
+    /// the matched suffix of the name, its leaf normalised.
+    fn try_row(&self, i: usize, name: &str, tail: &[&str]) -> Option<Match> {
         let row = &self.rows[i];
         let len = row.segs.len();
         let mut captures = Vec::new();
-        let mut key = String::new();
         for (j, seg) in row.segs.iter().enumerate() {
             let stored = tail[len - 1 - j];
             let stored = if j + 1 == len {
@@ -230,14 +239,21 @@ impl Compiled {
                     if !is_number(stored) {
                         return None;
                     }
+                    if captures.is_empty() {
+                        captures.reserve_exact(row.captures);
+                    }
                     captures.push((*name, stored.parse().ok()?));
                 }
             }
-            if j > 0 {
-                key.push('.');
-            }
-            key.push_str(stored);
         }
+        // The segments were split from the end of `name` at dots: the suffix they span
+        // starts that many bytes (and dots) before its end.
+        let spanned: usize = tail.iter().map(|s| s.len() + 1).sum::<usize>() - 1;
+        let (leaf, normalised) = (tail[0], normalise_leaf(tail[0]));
+        let body = &name[name.len() - spanned..name.len() - leaf.len()];
+        let mut key = String::with_capacity(body.len() + normalised.len());
+        key.push_str(body);
+        key.push_str(normalised);
         Some(Match {
             row: i,
             key,
@@ -285,55 +301,47 @@ impl Compiled {
                 .map(|e| dims.eval(e))
                 .collect::<Option<_>>()?;
             let elements = crate::count::product(shape.iter().copied())?;
-            let caps: Vec<(usize, Vec<u64>)> = r
+            // Each capture's values, as the text of the key.
+            let caps: Vec<Vec<String>> = r
                 .segs
                 .iter()
                 .filter_map(|s| match s {
                     Seg::Cap(_, ri) => Some(*ri),
                     Seg::Lit(_) => None,
                 })
-                .map(|ri| Some((ri, self.range_values(ri, dims)?)))
+                .map(|ri| {
+                    Some(
+                        self.range_values(ri, dims)?
+                            .iter()
+                            .map(u64::to_string)
+                            .collect(),
+                    )
+                })
                 .collect::<Option<_>>()?;
-            let mut combos: Vec<Vec<u64>> = vec![Vec::new()];
-            for (_, values) in &caps {
-                combos = combos
-                    .into_iter()
-                    .flat_map(|c| {
-                        values.iter().map(move |v| {
-                            let mut c = c.clone();
-                            c.push(*v);
-                            c
-                        })
-                    })
-                    .collect();
-            }
-            for combo in combos {
-                let mut key = String::new();
-                let mut next = combo.iter();
-                for (j, s) in r.segs.iter().enumerate() {
-                    if j > 0 {
-                        key.push('.');
-                    }
-                    match s {
-                        Seg::Lit(t) => key.push_str(t),
-                        Seg::Cap(..) => key.push_str(&next.next()?.to_string()),
-                    }
-                }
+            let tied = match row.kind {
+                RowKind::Alias { flag, .. } => flag.is_none_or(|f| dims.flag(f)),
+                RowKind::Tied { flag, .. } => dims.flag(flag),
+                _ => false,
+            };
+            let alias = match row.kind {
+                RowKind::Alias { flag, .. } => flag.is_none_or(|f| dims.flag(f)),
+                _ => false,
+            };
+            let shape: Arc<[u64]> = shape.into();
+            // Every combination of the captures' values, the last capture varying fastest.
+            let mut at = vec![0usize; caps.len()];
+            while at.iter().zip(&caps).all(|(k, values)| *k < values.len()) {
                 out.push(Expanded {
                     row: i,
-                    key,
+                    key: key_of(&r.segs, &caps, &at),
                     shape: shape.clone(),
                     elements,
-                    tied: match row.kind {
-                        RowKind::Alias { flag, .. } => flag.is_none_or(|f| dims.flag(f)),
-                        RowKind::Tied { flag, .. } => dims.flag(flag),
-                        _ => false,
-                    },
-                    alias: match row.kind {
-                        RowKind::Alias { flag, .. } => flag.is_none_or(|f| dims.flag(f)),
-                        _ => false,
-                    },
+                    tied,
+                    alias,
                 });
+                if !next_combination(&mut at, &caps) {
+                    break;
+                }
             }
         }
         Some(out)
@@ -381,6 +389,37 @@ impl Compiled {
     }
 }
 
+/// The key of a pattern with its captures at `at` in their values.
+fn key_of(segs: &[Seg], caps: &[Vec<String>], at: &[usize]) -> String {
+    let parts = || {
+        let mut values = caps.iter().zip(at).map(|(values, k)| values[*k].as_str());
+        segs.iter().map(move |s| match s {
+            Seg::Lit(t) => t,
+            Seg::Cap(..) => values.next().unwrap_or_default(),
+        })
+    };
+    let mut key = String::with_capacity(parts().map(|p| p.len() + 1).sum());
+    for (j, p) in parts().enumerate() {
+        if j > 0 {
+            key.push('.');
+        }
+        key.push_str(p);
+    }
+    key
+}
+
+/// Step `at` to the next combination (the last position fastest); false after the last.
+fn next_combination(at: &mut [usize], caps: &[Vec<String>]) -> bool {
+    for (k, values) in at.iter_mut().zip(caps).rev() {
+        *k += 1;
+        if *k < values.len() {
+            return true;
+        }
+        *k = 0;
+    }
+    false
+}
+
 /// One tensor the formula expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expanded {
@@ -388,8 +427,8 @@ pub struct Expanded {
     pub row: usize,
     /// Canonical key.
     pub key: String,
-    /// Shape.
-    pub shape: Vec<u64>,
+    /// Shape (shared by every tensor of its row).
+    pub shape: Arc<[u64]>,
     /// Elements.
     pub elements: u64,
     /// Expected not to be stored (tied to another tensor, or an alias of one).

@@ -10,6 +10,9 @@
 //! the first page(s) of the memory map are touched: the data pages are never read, so
 //! inspecting a 400 GB model costs what its header costs.
 
+mod scan;
+
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::fastmap::Set;
@@ -222,25 +225,36 @@ impl<'de> Deserialize<'de> for Shape {
     }
 }
 
+/// One tensor entry as written in the header, before validation: its name and dtype
+/// borrowed from the header text where the scanner read them.
+#[derive(Debug, PartialEq, Eq)]
+struct Entry<'a> {
+    name: Cow<'a, str>,
+    dtype: Cow<'a, str>,
+    shape: Vec<u64>,
+    data_offsets: (u64, u64),
+}
+
 /// The header in file order, with duplicate keys recorded rather than silently dropped.
-struct RawHeader {
+#[derive(Debug, PartialEq, Eq)]
+struct RawHeader<'a> {
     metadata: BTreeMap<String, String>,
-    entries: Vec<(String, RawInfo)>,
+    entries: Vec<Entry<'a>>,
     duplicate: Option<String>,
 }
 
-impl<'de> Deserialize<'de> for RawHeader {
+impl<'de> Deserialize<'de> for RawHeader<'static> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct HeaderVisitor;
         impl<'de> Visitor<'de> for HeaderVisitor {
-            type Value = RawHeader;
+            type Value = RawHeader<'static>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object mapping tensor names to {dtype, shape, data_offsets}")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> std::result::Result<RawHeader, A::Error> {
+            ) -> std::result::Result<RawHeader<'static>, A::Error> {
                 let mut seen = Set::default();
                 let mut header = RawHeader {
                     metadata: BTreeMap::new(),
@@ -261,7 +275,12 @@ impl<'de> Deserialize<'de> for RawHeader {
                         })?;
                     } else {
                         let info = map.next_value_seed(Named(&key))?;
-                        header.entries.push((key, info));
+                        header.entries.push(Entry {
+                            name: Cow::Owned(key),
+                            dtype: Cow::Owned(info.dtype),
+                            shape: info.shape.0,
+                            data_offsets: info.data_offsets,
+                        });
                     }
                 }
                 Ok(header)
@@ -281,7 +300,16 @@ impl<'de> DeserializeSeed<'de> for Named<'_> {
     }
 }
 
-fn parse_header_json(text: &str) -> std::result::Result<RawHeader, HeaderProblem> {
+/// The header's JSON: scanned when it has the usual shape, else parsed by serde (which
+/// names any problem).
+fn parse_header_json(text: &str) -> std::result::Result<RawHeader<'_>, HeaderProblem> {
+    if let Some(raw) = scan::scan(text) {
+        return Ok(raw);
+    }
+    parse_header_serde(text)
+}
+
+fn parse_header_serde(text: &str) -> std::result::Result<RawHeader<'static>, HeaderProblem> {
     let raw: RawHeader = serde_json::from_str(text).map_err(|e| HeaderProblem::NotJson {
         message: e.to_string(),
     })?;
@@ -300,18 +328,19 @@ pub fn parse_dtype(name: &str) -> Option<Dtype> {
 /// Check every entry and the coverage of the data section. Returns the tensors in file
 /// order and the length of the data section they describe.
 fn validate(
-    entries: Vec<(String, RawInfo)>,
+    entries: Vec<Entry<'_>>,
     file: usize,
 ) -> std::result::Result<(Vec<Tensor>, u64), HeaderProblem> {
     let mut tensors = Vec::with_capacity(entries.len());
-    for (name, raw) in entries {
+    for raw in entries {
+        let name = raw.name.into_owned();
         let Some(dtype) = parse_dtype(&raw.dtype) else {
             return Err(HeaderProblem::UnknownDtype {
                 tensor: name,
-                dtype: raw.dtype,
+                dtype: raw.dtype.into_owned(),
             });
         };
-        let shape = raw.shape.0;
+        let shape = raw.shape;
         let overflow = || HeaderProblem::ShapeOverflow {
             tensor: name.clone(),
             shape: shape.clone(),
@@ -484,6 +513,77 @@ mod tests {
         let dims = vec!["1"; MAX_RANK + 1].join(",");
         let h = format!(r#"{{"a":{{"dtype":"F32","shape":[{dims}],"data_offsets":[0,4]}}}}"#);
         assert!(matches!(problem(&h, 4), HeaderProblem::NotJson { .. }));
+    }
+
+    /// The scanner reads what writers write, and whatever it reads, the serde parse reads
+    /// the same; anything else it leaves to serde.
+    #[test]
+    fn the_scanner_agrees_with_serde() {
+        let agree = |text: &str| match scan::scan(text) {
+            Some(fast) => {
+                assert_eq!(Ok(&fast), parse_header_serde(text).as_ref(), "{text}");
+                true
+            }
+            None => false,
+        };
+        for text in [
+            r#"{}"#,
+            r#" { } "#,
+            r#"{"__metadata__":{"format":"pt","b":"x","b":"y"},"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}"#,
+            "{\n  \"a\" : { \"shape\" : [ 2 , 3 ] ,\"data_offsets\":[0,24], \"dtype\":\"F32\" } }   ",
+            r#"{"":{"dtype":"BF16","shape":[0],"data_offsets":[0,0]},"é.x":{"dtype":"I8","shape":[1],"data_offsets":[0,1]}}"#,
+        ] {
+            assert!(agree(text), "scanned: {text}");
+        }
+        for text in [
+            r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+            r#"{"__metadata__":{},"__metadata__":{}}"#,
+            r#"{"a\u0062":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+            r#"{"a":{"dtype":"F32","shape":[01],"data_offsets":[0,4]}}"#,
+            r#"{"a":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}}"#,
+            r#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#,
+            r#"{"a":{"dtype":"F32","shape":[18446744073709551616],"data_offsets":[0,4]}}"#,
+            r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}"#,
+            r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}"#,
+            r#"{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+            r#"{"a":{"dtype":"F32","shape":[1]}}"#,
+            r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},}"#,
+            r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}} x"#,
+            r#"{"__metadata__":{"format":1}}"#,
+            r#"["a"]"#,
+        ] {
+            assert!(!agree(text), "left to serde: {text}");
+        }
+        let dims = vec!["1"; MAX_RANK].join(",");
+        assert!(agree(&format!(
+            r#"{{"a":{{"dtype":"F32","shape":[{dims}],"data_offsets":[0,4]}}}}"#
+        )));
+        assert!(!agree(&format!(
+            r#"{{"a":{{"dtype":"F32","shape":[{dims},1],"data_offsets":[0,4]}}}}"#
+        )));
+        // Mutated real headers: wherever the scanner reads one, serde reads the same.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/tiny/bert-model/model.safetensors"
+        );
+        let original = std::fs::read(path).unwrap();
+        let end = 8 + u64::from_le_bytes(original[..8].try_into().unwrap()) as usize;
+        let header = &original[8..end];
+        assert!(agree(std::str::from_utf8(header).unwrap()));
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut scanned = 0;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut bytes = header.to_vec();
+            let i = (x as usize >> 8) % bytes.len();
+            bytes[i] = b"{}[],:\"0123456789eE-. \\\nab"[(x % 26) as usize];
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                scanned += usize::from(agree(text));
+            }
+        }
+        assert!(scanned > 1_000, "{scanned} mutated headers scanned");
     }
 
     /// Mutated real headers (flipped bits, cut lengths, spliced bytes) never panic: every

@@ -575,7 +575,7 @@ pub fn tensors(report: &Report) -> Section {
             t.name.clone(),
             t.bucket.name().to_string(),
             t.role.name().to_string(),
-            t.dtype.clone(),
+            t.dtype.to_string(),
             shape,
             count(t.elements),
         ];
@@ -583,7 +583,7 @@ pub fn tensors(report: &Report) -> Section {
             row.push(stored_as(t));
         }
         if sharded {
-            row.push(t.file.clone());
+            row.push(t.file.to_string());
         }
         s.rows.push(row);
     }
