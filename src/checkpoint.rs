@@ -17,6 +17,8 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::source::{Layout, RemoteFile, RemoteHeaders};
 
+mod scan;
+
 pub use crate::format::open_file;
 pub use crate::format::safetensors::{
     crate_accepts_prefix, parse, parse_dtype, MAX_HEADER_BYTES, MAX_RANK, SAVED_FILE_BYTES,
@@ -179,49 +181,80 @@ pub fn sort_tensors(tensors: &mut [Tensor]) {
     crate::count::sort_natural(tensors, |t| &t.name);
 }
 
-/// `model.safetensors.index.json` as written by transformers.
+/// What is read of `model.safetensors.index.json` (as transformers writes it).
+#[derive(Debug, PartialEq, Eq)]
+struct IndexRead {
+    /// `metadata.total_size`, when an integer.
+    total_size: Option<u64>,
+    /// `metadata.total_parameters`, when an integer.
+    total_parameters: Option<u64>,
+    weight_map: WeightMap,
+}
+
+impl IndexRead {
+    /// Scanned when it has the usual shape, else parsed by serde (which names any
+    /// problem).
+    fn parse(text: &str) -> serde_json::Result<IndexRead> {
+        match scan::scan(text) {
+            Some(raw) => Ok(raw),
+            None => Self::parse_serde(text),
+        }
+    }
+
+    fn parse_serde(text: &str) -> serde_json::Result<IndexRead> {
+        let raw: RawIndex = serde_json::from_str(text)?;
+        let number = |key: &str| raw.metadata.get(key).and_then(serde_json::Value::as_u64);
+        Ok(IndexRead {
+            total_size: number("total_size"),
+            total_parameters: number("total_parameters"),
+            weight_map: raw.weight_map,
+        })
+    }
+}
+
+/// The index as serde reads it (its name is in serde's messages).
 #[derive(Deserialize)]
 struct RawIndex {
     #[serde(default)]
     metadata: BTreeMap<String, serde_json::Value>,
-    weight_map: UniqueMap,
+    weight_map: WeightMap,
 }
 
-/// `weight_map`: tensor names in file order, each with its shard's position in
-/// `shards` (file names interned in order of first appearance).
-struct UniqueMap {
-    entries: Vec<(String, usize)>,
+/// `weight_map`: tensor names in file order, end to end in one string, each with its
+/// shard's position in `shards` (file names interned in order of first appearance).
+#[derive(Debug, PartialEq, Eq)]
+struct WeightMap {
+    names: String,
+    /// Each name's end in `names`, and its shard.
+    entries: Vec<(usize, usize)>,
     shards: Vec<String>,
+    interned: Map<String, usize>,
+    /// Every name so far is greater than the one before (transformers sorts the keys).
+    increasing: bool,
 }
 
-impl<'de> Deserialize<'de> for UniqueMap {
+impl Default for WeightMap {
+    fn default() -> WeightMap {
+        WeightMap::with_capacity(0)
+    }
+}
+
+impl<'de> Deserialize<'de> for WeightMap {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct MapVisitor;
         impl<'de> Visitor<'de> for MapVisitor {
-            type Value = UniqueMap;
+            type Value = WeightMap;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object mapping tensor names to shard file names")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> std::result::Result<UniqueMap, A::Error> {
-                let mut out = UniqueMap {
-                    entries: Vec::new(),
-                    shards: Vec::new(),
-                };
-                let mut interned: Map<String, usize> = Map::default();
-                while let Some(k) = map.next_key::<String>()? {
+            ) -> std::result::Result<WeightMap, A::Error> {
+                let mut out = WeightMap::default();
+                while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     let v = map.next_value::<std::borrow::Cow<'de, str>>()?;
-                    let shard = match interned.get(v.as_ref()) {
-                        Some(&i) => i,
-                        None => {
-                            interned.insert(v.to_string(), out.shards.len());
-                            out.shards.push(v.into_owned());
-                            out.shards.len() - 1
-                        }
-                    };
-                    out.entries.push((k, shard));
+                    out.push(&k, &v);
                 }
                 Ok(out)
             }
@@ -230,19 +263,53 @@ impl<'de> Deserialize<'de> for UniqueMap {
     }
 }
 
-impl UniqueMap {
+impl WeightMap {
+    /// Room for `bytes` of names.
+    fn with_capacity(bytes: usize) -> WeightMap {
+        WeightMap {
+            names: String::with_capacity(bytes),
+            entries: Vec::new(),
+            shards: Vec::new(),
+            interned: Map::default(),
+            increasing: true,
+        }
+    }
+
+    fn push(&mut self, name: &str, shard: &str) {
+        let previous = match self.entries.len() {
+            0 => None,
+            n => Some(n.checked_sub(2).map_or(0, |p| self.entries[p].0)),
+        };
+        self.increasing &= previous.is_none_or(|start| &self.names[start..] < name);
+        self.names.push_str(name);
+        let i = match self.entries.last() {
+            // Consecutive tensors are mostly in one shard.
+            Some(&(_, last)) if self.shards[last] == shard => last,
+            _ => match self.interned.get(shard) {
+                Some(&i) => i,
+                None => {
+                    self.interned.insert(shard.to_string(), self.shards.len());
+                    self.shards.push(shard.to_string());
+                    self.shards.len() - 1
+                }
+            },
+        };
+        self.entries.push((self.names.len(), i));
+    }
+
     /// The first tensor name listed twice (a JSON map would silently keep one).
     fn duplicate(&self) -> Option<&str> {
+        // Names in strictly increasing order (as transformers writes them) repeat none.
+        if self.increasing {
+            return None;
+        }
         let mut seen: Set<&str> =
             Set::with_capacity_and_hasher(self.entries.len(), Default::default());
-        self.entries
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .find(|k| !seen.insert(k))
+        entry_names(&self.names, &self.entries).find(|k| !seen.insert(k))
     }
 
     /// Shard names sorted, the entries pointing into the sorted list.
-    fn sorted(mut self) -> (Vec<(String, usize)>, Vec<String>) {
+    fn sorted(mut self) -> (String, Vec<(usize, usize)>, Vec<String>) {
         let mut order: Vec<usize> = (0..self.shards.len()).collect();
         order.sort_unstable_by(|&a, &b| self.shards[a].cmp(&self.shards[b]));
         let mut rank = vec![0; order.len()];
@@ -256,8 +323,19 @@ impl UniqueMap {
             .iter()
             .map(|&i| std::mem::take(&mut self.shards[i]))
             .collect();
-        (self.entries, shards)
+        (self.names, self.entries, shards)
     }
+}
+
+/// The names of `entries` (each one's end in `names`), in order.
+fn entry_names<'a>(
+    names: &'a str,
+    entries: &'a [(usize, usize)],
+) -> impl Iterator<Item = &'a str> + Clone + 'a {
+    let starts = std::iter::once(0).chain(entries.iter().map(|e| e.0));
+    starts
+        .zip(entries)
+        .map(|(start, &(end, _))| &names[start..end])
 }
 
 /// True when `name` is a plain file name: no directory part, no `..`, not absolute.
@@ -274,9 +352,10 @@ fn is_plain_file_name(name: &str) -> bool {
 pub struct ShardIndex {
     /// Path (or URL) of the index, for messages.
     pub path: PathBuf,
-    /// `weight_map` in file order: each tensor name with its shard's position in
-    /// `shards`.
-    pub entries: Vec<(String, usize)>,
+    /// `weight_map`'s tensor names in file order, end to end (see [`ShardIndex::entries`]).
+    names: String,
+    /// Each name's end in `names`, and its shard's position in `shards`.
+    entries: Vec<(usize, usize)>,
     /// Shard file names, sorted, each once; every one a plain file name.
     pub shards: Vec<String>,
     /// What the index's metadata declares.
@@ -291,31 +370,37 @@ impl ShardIndex {
             path: path.to_path_buf(),
             message,
         };
-        let raw: RawIndex =
-            serde_json::from_str(text).map_err(|e| bad(format!("not a valid shard index: {e}")))?;
+        let raw =
+            IndexRead::parse(text).map_err(|e| bad(format!("not a valid shard index: {e}")))?;
         if let Some(key) = raw.weight_map.duplicate() {
             return Err(bad(format!("tensor `{key}` appears twice in weight_map")));
         }
         if raw.weight_map.entries.is_empty() {
             return Err(bad("weight_map is empty".to_string()));
         }
-        let (entries, shards) = raw.weight_map.sorted();
+        let (names, entries, shards) = raw.weight_map.sorted();
         if let Some(shard) = shards.iter().find(|s| !is_plain_file_name(s)) {
             return Err(bad(format!(
                 "shard `{shard}` is not a plain file name in the checkpoint directory"
             )));
         }
-        let number = |key: &str| raw.metadata.get(key).and_then(serde_json::Value::as_u64);
         Ok(ShardIndex {
             path: path.to_path_buf(),
             info: IndexInfo {
                 path: path.to_path_buf(),
-                total_size: number("total_size"),
-                total_parameters: number("total_parameters"),
+                total_size: raw.total_size,
+                total_parameters: raw.total_parameters,
             },
+            names,
             entries,
             shards,
         })
+    }
+
+    /// `weight_map` in file order: each tensor name with its shard's position in
+    /// `shards`.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        entry_names(&self.names, &self.entries).zip(self.entries.iter().map(|e| e.1))
     }
 
     /// Read and parse a local index file (size-capped).
@@ -327,6 +412,14 @@ impl ShardIndex {
                 path: path.to_path_buf(),
                 message: format!("index is {len} bytes, over the {MAX_INDEX_BYTES}-byte limit"),
             });
+        }
+        // Mapped, not copied; text that is not UTF-8 (or a file that cannot be mapped) is
+        // read the usual way, which names the problem.
+        if let Ok(map) = crate::format::map_file(path) {
+            let _ = map.advise(memmap2::Advice::Sequential);
+            if let Ok(text) = std::str::from_utf8(&map) {
+                return Self::parse(path, text);
+            }
         }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::parse(path, &text)
@@ -352,7 +445,9 @@ impl ShardIndex {
             .collect::<Vec<_>>()
             .into_iter()
             .collect::<Result<_>>()?;
-        self.check_holders(&parts).map_err(bad)?;
+        if !self.holders_agree(&parts) {
+            self.check_holders(&parts).map_err(bad)?;
+        }
         let mut files = Vec::with_capacity(parts.len());
         let mut tensors = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
         for (info, shard_tensors) in parts {
@@ -379,6 +474,33 @@ impl ShardIndex {
         })
     }
 
+    /// True when every tensor is stored once, in the shard the index names, and listed by
+    /// it: each tensor names an entry of its own shard, no entry twice, and there are as
+    /// many tensors as entries. Otherwise [`ShardIndex::check_holders`] names the first
+    /// problem.
+    fn holders_agree(&self, parts: &[(FileInfo, Vec<Tensor>)]) -> bool {
+        let count: usize = parts.iter().map(|p| p.1.len()).sum();
+        if count != self.entries.len() {
+            return false;
+        }
+        // Names are unique (checked when the index was parsed); the flag marks an entry
+        // already claimed by a tensor.
+        let mut listed: Map<&str, (usize, bool)> =
+            Map::with_capacity_and_hasher(count, Default::default());
+        listed.extend(self.entries().map(|(name, shard)| (name, (shard, false))));
+        parts.iter().enumerate().all(|(i, (_, tensors))| {
+            tensors
+                .iter()
+                .all(|t| match listed.get_mut(t.name.as_str()) {
+                    Some((shard, claimed)) if *shard == i && !*claimed => {
+                        *claimed = true;
+                        true
+                    }
+                    _ => false,
+                })
+        })
+    }
+
     /// Every tensor stored once, in the shard the index names, and listed by it.
     fn check_holders(&self, parts: &[(FileInfo, Vec<Tensor>)]) -> std::result::Result<(), String> {
         let count = parts.iter().map(|p| p.1.len()).sum();
@@ -393,10 +515,10 @@ impl ShardIndex {
                 }
             }
         }
-        for (name, mapped) in &self.entries {
-            let shard = &self.shards[*mapped];
-            match holder.remove(name.as_str()) {
-                Some(i) if i == *mapped => {}
+        for (name, mapped) in self.entries() {
+            let shard = &self.shards[mapped];
+            match holder.remove(name) {
+                Some(i) if i == mapped => {}
                 Some(i) => {
                     return Err(format!(
                         "tensor `{name}` is mapped to `{shard}` but stored in `{}`",
@@ -582,6 +704,75 @@ fn open_sharded(index_path: &Path) -> Result<Checkpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scanner reads indexes as transformers writes them, and whatever it reads,
+    /// serde reads the same; anything else it leaves to serde.
+    #[test]
+    fn the_index_scanner_agrees_with_serde() {
+        let agree = |text: &str| match scan::scan(text) {
+            Some(fast) => {
+                let slow = IndexRead::parse_serde(text).map_err(|e| e.to_string());
+                assert_eq!(Ok(&fast), slow.as_ref(), "{text}");
+                true
+            }
+            None => false,
+        };
+        let written = "{\n  \"metadata\": {\n    \"total_parameters\": 12,\n    \"total_size\": 48\n  },\n  \"weight_map\": {\n    \"a.weight\": \"model-00001-of-00002.safetensors\",\n    \"b.weight\": \"model-00002-of-00002.safetensors\",\n    \"c.bias\": \"model-00001-of-00002.safetensors\"\n  }\n}\n";
+        for text in [
+            written,
+            r#"{"weight_map":{}}"#,
+            r#"{"weight_map":{"a":"x","a":"y"},"metadata":{"total_size":"9","format":"pt","total_size":7}}"#,
+            r#"{"metadata":{},"weight_map":{"é":"x.safetensors"}}"#,
+        ] {
+            assert!(agree(text), "scanned: {text}");
+        }
+        for text in [
+            r#"{"metadata":{"total_size":1.5e3},"weight_map":{}}"#,
+            r#"{"metadata":{"total_size":-1},"weight_map":{}}"#,
+            r#"{"metadata":{"total_size":018},"weight_map":{}}"#,
+            r#"{"metadata":{"total_size":18446744073709551616},"weight_map":{}}"#,
+            r#"{"metadata":{"nested":{}},"weight_map":{}}"#,
+            r#"{"metadata":null,"weight_map":{}}"#,
+            r#"{"weight_map":{"a\u0062":"x"}}"#,
+            r#"{"weight_map":{"a":1}}"#,
+            r#"{"weight_map":{},"weight_map":{}}"#,
+            r#"{"weight_map":{},"extra":[]}"#,
+            r#"{"metadata":{}}"#,
+            r#"{"weight_map":{"a":"x",}}"#,
+            r#"{"weight_map":{}} {}"#,
+        ] {
+            assert!(!agree(text), "left to serde: {text}");
+        }
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut scanned = 0;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut bytes = written.as_bytes().to_vec();
+            let i = (x as usize >> 8) % bytes.len();
+            bytes[i] = b"{}[],:\"0123456789eE-. \\\nab"[(x % 26) as usize];
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                scanned += usize::from(agree(text));
+            }
+        }
+        assert!(scanned > 1_000, "{scanned} mutated indexes scanned");
+    }
+
+    #[test]
+    fn index_entries_keep_file_order_and_find_the_first_duplicate() {
+        let text = r#"{"weight_map":{"b":"2.st","a":"1.st","c":"2.st","a":"2.st"}}"#;
+        let err = ShardIndex::parse(Path::new("i.json"), text).unwrap_err();
+        assert!(
+            err.to_string().contains("tensor `a` appears twice"),
+            "{err}"
+        );
+        let text = r#"{"weight_map":{"b":"2.st","a":"1.st","c":"2.st"}}"#;
+        let index = ShardIndex::parse(Path::new("i.json"), text).unwrap();
+        assert_eq!(index.shards, ["1.st", "2.st"]);
+        let entries: Vec<(&str, usize)> = index.entries().collect();
+        assert_eq!(entries, [("b", 1), ("a", 0), ("c", 1)]);
+    }
 
     #[test]
     fn shard_names_must_stay_in_the_directory() {

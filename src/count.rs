@@ -35,7 +35,7 @@ pub fn len(n: usize) -> u64 {
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     // Names share long prefixes (`model.layers.12.mlp.experts.`): skip the common bytes,
     // backing up to the start of a number they end inside, then compare the rest.
-    let common = a.bytes().zip(b.bytes()).take_while(|(p, q)| p == q).count();
+    let common = common_prefix(a.as_bytes(), b.as_bytes());
     let start = a.as_bytes()[..common]
         .iter()
         .rposition(|c| !c.is_ascii_digit())
@@ -68,47 +68,42 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// A byte string whose plain order is [`natural_cmp`]'s order (ties aside): each run of
-/// digits becomes `0`, its significant digit count (4 bytes, big-endian) and the digits
-/// without leading zeros. `0` orders against any other byte as the run's first digit
-/// would, since that byte is not a digit.
-pub fn natural_key(name: &str) -> Vec<u8> {
-    let bytes = name.as_bytes();
-    let mut key = Vec::with_capacity(bytes.len() + 8);
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i].is_ascii_digit() {
-            let run = bytes[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-            let digits = trim_zeros(&bytes[i..i + run]);
-            key.push(b'0');
-            let len = u32::try_from(digits.len()).unwrap_or(u32::MAX);
-            key.extend_from_slice(&len.to_be_bytes());
-            key.extend_from_slice(digits);
-            i += run;
-        } else {
-            key.push(bytes[i]);
-            i += 1;
-        }
-    }
-    key
+/// The length of the longest common prefix of `a` and `b`, compared 16 bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let whole = a
+        .chunks_exact(16)
+        .zip(b.chunks_exact(16))
+        .take_while(|(x, y)| x == y)
+        .count()
+        * 16;
+    whole
+        + a[whole..]
+            .iter()
+            .zip(&b[whole..])
+            .take_while(|(p, q)| p == q)
+            .count()
 }
 
-/// Sort items by a name in natural order: one key per item, then byte comparisons
-/// (ties broken by the plain name, as [`natural_cmp`] does).
+/// Sort items by a name in natural order ([`natural_cmp`]): the names are sorted with
+/// their positions, on every core from [`crate::classify::PARALLEL_FROM`] items (a merge
+/// sort: a checkpoint's tensors come in sorted runs, a shard's header at a time), then
+/// the items are moved into place once.
 pub fn sort_natural<T>(items: &mut [T], name: impl Fn(&T) -> &str) {
     if items.is_sorted_by(|a, b| natural_cmp(name(a), name(b)).is_le()) {
         return;
     }
-    let mut keyed: Vec<(Vec<u8>, usize)> = items
+    let mut named: Vec<(&str, usize)> = items
         .iter()
         .enumerate()
-        .map(|(i, t)| (natural_key(name(t)), i))
+        .map(|(i, t)| (name(t), i))
         .collect();
-    keyed.sort_unstable_by(|(ka, ia), (kb, ib)| {
-        ka.cmp(kb)
-            .then_with(|| name(&items[*ia]).cmp(name(&items[*ib])))
-    });
-    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    if named.len() >= crate::classify::PARALLEL_FROM {
+        use rayon::prelude::*;
+        named.par_sort_by(|a, b| natural_cmp(a.0, b.0));
+    } else {
+        named.sort_by(|a, b| natural_cmp(a.0, b.0));
+    }
+    let order: Vec<usize> = named.into_iter().map(|(_, i)| i).collect();
     permute(items, order);
 }
 
@@ -215,23 +210,38 @@ mod tests {
     }
 
     #[test]
-    fn sorting_by_keys_orders_like_the_comparison() {
+    fn sorting_orders_like_the_comparison() {
         let parts = [
             "a", "1", "10", "01", "2", ".", "x", "009", "", "b1", "/", ":",
         ];
-        let mut names = Vec::new();
-        for p in parts {
-            for q in parts {
-                for r in parts {
-                    names.push(format!("{p}{q}{r}"));
+        // Short names, and long ones whose differences sit past 16-byte blocks (more
+        // names than the parallel threshold).
+        for prefixes in [
+            &[""][..],
+            &["", "model.layers.00000000000000001", "model.layers.1"],
+        ] {
+            let mut names = Vec::new();
+            for prefix in prefixes {
+                for p in parts {
+                    for q in parts {
+                        for r in parts {
+                            names.push(format!("{prefix}{p}{q}{r}"));
+                        }
+                    }
                 }
             }
+            names.reverse();
+            let mut expected = names.clone();
+            expected.sort_by(|a, b| reference(a, b));
+            let mut sorted = names.clone();
+            sort_natural(&mut sorted, |s| s.as_str());
+            assert_eq!(sorted, expected);
         }
-        names.reverse();
-        let mut expected = names.clone();
-        expected.sort_by(|a, b| natural_cmp(a, b));
-        let mut by_key = names.clone();
-        sort_natural(&mut by_key, |s| s.as_str());
-        assert_eq!(by_key, expected);
+        assert_eq!(
+            common_prefix(b"0123456789abcdefXY", b"0123456789abcdefXZ"),
+            17
+        );
+        assert_eq!(common_prefix(b"0123456789abcdef", b"0123456789abcdef"), 16);
+        assert_eq!(common_prefix(b"", b"a"), 0);
     }
 }

@@ -7,6 +7,7 @@ pub mod gguf;
 pub mod pytorch;
 pub mod quant;
 pub mod safetensors;
+pub(crate) mod scanner;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
