@@ -445,7 +445,7 @@ impl ShardIndex {
             .collect::<Vec<_>>()
             .into_iter()
             .collect::<Result<_>>()?;
-        if !self.holders_agree(&parts) {
+        if !self.stored_in_index_order(&parts) && !self.holders_agree(&parts) {
             self.check_holders(&parts).map_err(bad)?;
         }
         let mut files = Vec::with_capacity(parts.len());
@@ -472,6 +472,23 @@ impl ShardIndex {
             index: Some(self.info),
             warnings,
         })
+    }
+
+    /// True when every shard holds the tensors the index maps to it, in the index's order
+    /// (transformers sorts the index's keys, safetensors writers a header's): then every
+    /// tensor is stored once, in the shard the index names, and listed by it (the index's
+    /// names are unique). Compared in order, no map built.
+    fn stored_in_index_order(&self, parts: &[(FileInfo, Vec<Tensor>)]) -> bool {
+        let mut next = vec![0usize; parts.len()];
+        let in_order = self.entries().all(|(name, shard)| {
+            let (Some(at), Some((_, tensors))) = (next.get_mut(shard), parts.get(shard)) else {
+                return false;
+            };
+            let here = tensors.get(*at).is_some_and(|t| t.name == name);
+            *at += 1;
+            here
+        });
+        in_order && next.iter().zip(parts).all(|(n, p)| *n == p.1.len())
     }
 
     /// True when every tensor is stored once, in the shard the index names, and listed by

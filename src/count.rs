@@ -84,27 +84,33 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
             .count()
 }
 
-/// Sort items by a name in natural order ([`natural_cmp`]): the names are sorted with
-/// their positions, on every core from [`crate::classify::PARALLEL_FROM`] items (a merge
-/// sort: a checkpoint's tensors come in sorted runs, a shard's header at a time), then
-/// the items are moved into place once.
+/// Sort items by a name in natural order ([`natural_cmp`]), each item moved once.
 pub fn sort_natural<T>(items: &mut [T], name: impl Fn(&T) -> &str) {
-    if items.is_sorted_by(|a, b| natural_cmp(name(a), name(b)).is_le()) {
-        return;
+    let order = {
+        let names: Vec<&str> = items.iter().map(name).collect();
+        natural_order(&names)
+    };
+    if let Some(order) = order {
+        permute(items, order);
     }
-    let mut named: Vec<(&str, usize)> = items
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (name(t), i))
-        .collect();
+}
+
+/// The positions of `names` in natural order ([`natural_cmp`]); `None` when they are in
+/// it already. The names are sorted with their positions, on every core from
+/// [`crate::classify::PARALLEL_FROM`] names (a merge sort: a checkpoint's tensors come in
+/// sorted runs, a shard's header at a time).
+pub fn natural_order(names: &[&str]) -> Option<Vec<usize>> {
+    if names.is_sorted_by(|a, b| natural_cmp(a, b).is_le()) {
+        return None;
+    }
+    let mut named: Vec<(&str, usize)> = names.iter().copied().zip(0..).collect();
     if named.len() >= crate::classify::PARALLEL_FROM {
         use rayon::prelude::*;
         named.par_sort_by(|a, b| natural_cmp(a.0, b.0));
     } else {
         named.sort_by(|a, b| natural_cmp(a.0, b.0));
     }
-    let order: Vec<usize> = named.into_iter().map(|(_, i)| i).collect();
-    permute(items, order);
+    Some(named.into_iter().map(|(_, i)| i).collect())
 }
 
 /// Rearrange `items` so that position `k` holds what was at `order[k]`.

@@ -62,11 +62,26 @@ pub struct Match {
 
 const NUMBER: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// FNV-1a over bytes, continuing from `h`.
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+/// A segment's hash, eight bytes at a time. Patterns and names hash alike; a collision
+/// only costs a row check.
+fn seg_hash(bytes: &[u8]) -> u64 {
+    let step = |h: u64, word: [u8; 8]| {
+        (h ^ u64::from_le_bytes(word))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29)
+    };
+    let mut h = 0xcbf2_9ce4_8422_2325 ^ crate::count::len(bytes.len());
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = step(h, word);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = step(h, word);
     }
     h
 }
@@ -89,9 +104,9 @@ fn mix(h: u64, seg: &str, is_leaf: bool) -> u64 {
     let seg_hash = if is_number(seg) {
         NUMBER
     } else if is_leaf {
-        fnv(0xcbf2_9ce4_8422_2325, normalise_leaf(seg).as_bytes())
+        self::seg_hash(normalise_leaf(seg).as_bytes())
     } else {
-        fnv(0xcbf2_9ce4_8422_2325, seg.as_bytes())
+        self::seg_hash(seg.as_bytes())
     };
     (h.rotate_left(17) ^ seg_hash).wrapping_mul(0x0000_0100_0000_01b3)
 }
@@ -187,21 +202,29 @@ impl Compiled {
     /// and counts each with the row it was expanded from, so rows sharing a template must
     /// agree on bucket, part and role (the registry tests check it).
     pub fn classify(&self, name: &str) -> Option<Match> {
+        // The last segments, as many as the longest pattern has, last first; hashes[k - 1]:
+        // the template hash of the last k segments.
+        let longest = self.lengths.first().copied().unwrap_or(0);
         let mut segs: [&str; MAX_SEGMENTS] = [""; MAX_SEGMENTS];
+        let mut hashes = [0u64; MAX_SEGMENTS];
         let mut n = 0;
-        for s in name.rsplit('.') {
-            if n == MAX_SEGMENTS {
+        let mut h = 0u64;
+        let mut end = name.len();
+        while n < longest {
+            let start = name.as_bytes()[..end]
+                .iter()
+                .rposition(|&b| b == b'.')
+                .map_or(0, |dot| dot + 1);
+            // Next to a dot or at an end: character boundaries.
+            let seg = name.get(start..end).unwrap_or_default();
+            h = mix(h, seg, n == 0);
+            segs[n] = seg;
+            hashes[n] = h;
+            n += 1;
+            if start == 0 {
                 break;
             }
-            segs[n] = s;
-            n += 1;
-        }
-        // hashes[k - 1]: the template hash of the last k segments.
-        let mut hashes = [0u64; MAX_SEGMENTS];
-        let mut h = 0u64;
-        for k in 0..n {
-            h = mix(h, segs[k], k == 0);
-            hashes[k] = h;
+            end = start - 1;
         }
         for &len in &self.lengths {
             if len > n {
