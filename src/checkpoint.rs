@@ -176,6 +176,45 @@ fn file_notes(files: &[FileInfo]) -> Vec<String> {
         .collect()
 }
 
+/// The shards' files, and their tensors in natural name order: the order is worked out on
+/// the names where they lie, then each tensor is moved once, into its place.
+fn concat_in_natural_order(parts: Vec<(FileInfo, Vec<Tensor>)>) -> (Vec<FileInfo>, Vec<Tensor>) {
+    let (files, mut shards): (Vec<FileInfo>, Vec<Vec<Tensor>>) = parts.into_iter().unzip();
+    let at: Vec<(usize, usize)> = shards
+        .iter()
+        .enumerate()
+        .flat_map(|(s, ts)| (0..ts.len()).map(move |i| (s, i)))
+        .collect();
+    let order = {
+        let names: Vec<&str> = at
+            .iter()
+            .map(|&(s, i)| shards[s][i].name.as_str())
+            .collect();
+        crate::count::natural_order(&names)
+    };
+    let mut tensors = Vec::with_capacity(at.len());
+    // What a moved tensor leaves behind (allocates nothing; dropped with the shards).
+    let moved = || Tensor {
+        name: String::new(),
+        stored_as: None,
+        stored_elements: 0,
+        overhead: false,
+        dtype: crate::dtype::DType::St(safetensors::Dtype::U8),
+        shape: Vec::new(),
+        elements: 0,
+        bytes: 0,
+        file: 0,
+        data_offsets: (0, 0),
+    };
+    let mut take =
+        |(s, i): (usize, usize)| tensors.push(std::mem::replace(&mut shards[s][i], moved()));
+    match order {
+        Some(order) => order.into_iter().for_each(|k| take(at[k])),
+        None => at.into_iter().for_each(take),
+    }
+    (files, tensors)
+}
+
 /// Tensors in natural name order (`layer.2` before `layer.10`).
 pub fn sort_tensors(tensors: &mut [Tensor]) {
     crate::count::sort_natural(tensors, |t| &t.name);
@@ -448,12 +487,7 @@ impl ShardIndex {
         if !self.stored_in_index_order(&parts) && !self.holders_agree(&parts) {
             self.check_holders(&parts).map_err(bad)?;
         }
-        let mut files = Vec::with_capacity(parts.len());
-        let mut tensors = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
-        for (info, shard_tensors) in parts {
-            files.push(info);
-            tensors.extend(shard_tensors);
-        }
+        let (files, tensors) = concat_in_natural_order(parts);
         let mut warnings = file_notes(&files);
         let data = crate::count::sum(files.iter().map(|f| f.data_bytes));
         if let (Some(declared), Some(data)) = (self.info.total_size, data) {
@@ -464,7 +498,6 @@ impl ShardIndex {
                 ));
             }
         }
-        sort_tensors(&mut tensors);
         Ok(Checkpoint {
             header_only: files.iter().any(|f| f.header_only),
             files,

@@ -68,20 +68,28 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// The length of the longest common prefix of `a` and `b`, compared 16 bytes at a time.
+/// The length of the longest common prefix of `a` and `b`, compared eight bytes at a
+/// time (the first differing byte of a word is its lowest set bit of `x ^ y`).
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let whole = a
-        .chunks_exact(16)
-        .zip(b.chunks_exact(16))
-        .take_while(|(x, y)| x == y)
+    let mut n = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let word = |c: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            u64::from_le_bytes(w)
+        };
+        let diff = word(x) ^ word(y);
+        if diff != 0 {
+            // trailing_zeros < 64, so the quotient is below 8.
+            return n + usize::try_from(diff.trailing_zeros() / 8).unwrap_or(0);
+        }
+        n += 8;
+    }
+    n + a[n..]
+        .iter()
+        .zip(&b[n..])
+        .take_while(|(p, q)| p == q)
         .count()
-        * 16;
-    whole
-        + a[whole..]
-            .iter()
-            .zip(&b[whole..])
-            .take_while(|(p, q)| p == q)
-            .count()
 }
 
 /// Sort items by a name in natural order ([`natural_cmp`]), each item moved once.

@@ -496,6 +496,27 @@ impl Sums<'_> {
     }
 }
 
+/// What the stored tensors add up to, before any formula.
+struct Summary {
+    buckets: BTreeMap<Bucket, BucketRow>,
+    totals: Totals,
+    memory: Memory,
+    dtypes: Vec<DtypeRow>,
+    heads: Vec<HeadRow>,
+}
+
+fn summary_of(tensors: &[Classified], checkpoint: &Checkpoint, s: &Sums) -> Result<Summary> {
+    let buckets = buckets_of(tensors, s)?;
+    let (totals, memory) = totals_of(tensors, &buckets, checkpoint, s)?;
+    Ok(Summary {
+        dtypes: dtypes_of(tensors, s)?,
+        heads: heads_of(tensors, s)?,
+        buckets,
+        totals,
+        memory,
+    })
+}
+
 fn buckets_of(tensors: &[Classified], s: &Sums) -> Result<BTreeMap<Bucket, BucketRow>> {
     let mut buckets: BTreeMap<Bucket, BucketRow> = Bucket::ALL
         .iter()
@@ -685,11 +706,14 @@ struct Expect<'f> {
 impl<'f> Expect<'f> {
     fn of(f: &'f Formula, keys: &StoredKeys) -> Expect<'f> {
         let rows: Vec<&'static Row> = f.expected.iter().map(|e| row_of(f, e)).collect();
-        let holder: Vec<Option<usize>> = f
-            .expected
-            .iter()
-            .map(|e| keys.first.get(e.key.as_str()).copied())
-            .collect();
+        // A hash lookup per expected tensor, on every core for large models.
+        let find = |e: &Expanded| keys.first.get(e.key.as_str()).copied();
+        let holder: Vec<Option<usize>> = if f.expected.len() >= crate::classify::PARALLEL_FROM {
+            use rayon::prelude::*;
+            f.expected.par_iter().map(find).collect()
+        } else {
+            f.expected.iter().map(find).collect()
+        };
         let counts = f
             .expected
             .iter()
@@ -885,18 +909,28 @@ pub fn reconcile(input: Inputs<'_>) -> Result<Report> {
                 .to_string(),
         );
     }
-    let mut buckets = buckets_of(&tensors, &s)?;
-    let (totals, memory) = totals_of(&tensors, &buckets, checkpoint, &s)?;
-    let dtypes = dtypes_of(&tensors, &s)?;
+    // The sums and the map of stored keys each read every tensor: side by side.
+    let summary = || summary_of(&tensors, checkpoint, &s);
+    let keys = || formula.map(|_| StoredKeys::of(&tensors));
+    let (summary, keys) = if tensors.len() >= crate::classify::PARALLEL_FROM {
+        rayon::join(summary, keys)
+    } else {
+        (summary(), keys())
+    };
+    let Summary {
+        mut buckets,
+        totals,
+        memory,
+        dtypes,
+        mut heads,
+    } = summary?;
     index_notes(checkpoint, &totals, &mut notes);
-    let mut heads = heads_of(&tensors, &s)?;
 
     let mut findings = Vec::new();
     let mut formula_report = None;
     let mut differences = None;
     let mut ladder = Vec::new();
-    if let Some(f) = formula {
-        let keys = StoredKeys::of(&tensors);
+    if let (Some(f), Some(keys)) = (formula, keys) {
         let x = Expect::of(f, &keys);
         findings = match_tensors(&tensors, &keys, &x);
         let (mut d, expected_total, _) = step_counts(&x, totals.buffers, &s)?;
