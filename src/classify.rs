@@ -124,7 +124,7 @@ pub struct Class {
     /// Canonical key, when a row matched (the matched suffix, leaf normalised).
     pub key: Option<String>,
     /// Captured numbers (`layer` 3), when a row matched.
-    pub captures: Vec<(&'static str, u64)>,
+    pub captures: crate::family::compiled::Captures,
 }
 
 /// A tensor with its class.
@@ -185,7 +185,7 @@ fn classify_name(
             row: None,
             part: None,
             key: None,
-            captures: Vec::new(),
+            captures: Default::default(),
         };
     }
     if let Some(m) = table.and_then(|t| t.classify(name)) {
@@ -217,7 +217,7 @@ fn classify_name(
         row: None,
         part: None,
         key: None,
-        captures: Vec::new(),
+        captures: Default::default(),
     }
 }
 
@@ -272,7 +272,7 @@ mod tests {
         let g = class("bert.encoder.layer.3.output.LayerNorm.gamma", Dtype::F32);
         assert_eq!((g.bucket, g.role), (Bucket::Norm, Role::Weight));
         assert_eq!(g.key.as_deref(), Some("layer.3.output.LayerNorm.weight"));
-        assert_eq!(g.captures, vec![("layer", 3)]);
+        assert_eq!(g.captures.as_slice(), [("layer", 3)]);
         let b = class("encoder.layer.3.output.LayerNorm.beta", Dtype::F32);
         assert_eq!((b.bucket, b.role), (Bucket::Norm, Role::Bias));
     }

@@ -57,7 +57,50 @@ pub struct Match {
     /// The canonical key: the matched suffix, leaf normalised (`gamma` -> `weight`).
     pub key: String,
     /// The captured numbers, by capture name.
-    pub captures: Vec<(&'static str, u64)>,
+    pub captures: Captures,
+}
+
+/// Most captures one pattern may have (`layers.{layer}.mlp.experts.{expert}....`);
+/// [`Compiled::new`] refuses a pattern with more.
+pub const MAX_CAPTURES: usize = 2;
+
+/// The numbers a name's captures took, by capture name, held inline: every classified
+/// tensor carries them, and a heap allocation each would cost more than the match.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Captures {
+    items: [(&'static str, u64); MAX_CAPTURES],
+    len: usize,
+}
+
+impl Captures {
+    /// Add one; `None` past [`MAX_CAPTURES`] (which compiled patterns never reach).
+    fn push(&mut self, capture: (&'static str, u64)) -> Option<()> {
+        *self.items.get_mut(self.len)? = capture;
+        self.len += 1;
+        Some(())
+    }
+
+    /// The captures, in pattern order.
+    pub fn as_slice(&self) -> &[(&'static str, u64)] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl PartialEq for Captures {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Captures {}
+
+impl<'a> IntoIterator for &'a Captures {
+    type Item = &'a (&'static str, u64);
+    type IntoIter = std::slice::Iter<'a, (&'static str, u64)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
 }
 
 const NUMBER: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -158,6 +201,11 @@ impl Compiled {
             let shape = Expr::parse_shape(row.shape)
                 .unwrap_or_else(|e| panic!("{}: `{}`: {e}", family.name, row.pattern));
             let captures = segs.iter().filter(|s| matches!(s, Seg::Cap(..))).count();
+            assert!(
+                captures <= MAX_CAPTURES,
+                "{}: more than {MAX_CAPTURES} captures",
+                row.pattern
+            );
             rows.push(CompiledRow {
                 row,
                 segs,
@@ -247,7 +295,7 @@ impl Compiled {
     fn try_row(&self, i: usize, name: &str, tail: &[&str]) -> Option<Match> {
         let row = &self.rows[i];
         let len = row.segs.len();
-        let mut captures = Vec::new();
+        let mut captures = Captures::default();
         for (j, seg) in row.segs.iter().enumerate() {
             let stored = tail[len - 1 - j];
             let stored = if j + 1 == len {
@@ -262,10 +310,7 @@ impl Compiled {
                     if !is_number(stored) {
                         return None;
                     }
-                    if captures.is_empty() {
-                        captures.reserve_exact(row.captures);
-                    }
-                    captures.push((*name, stored.parse().ok()?));
+                    captures.push((*name, stored.parse().ok()?))?;
                 }
             }
         }

@@ -168,7 +168,7 @@ fn revealed(family: &'static Family, tensors: &[Classified]) -> BTreeMap<&'stati
                 crate::family::compiled::Match {
                     row: c.row?,
                     key: c.key.clone()?,
-                    captures: c.captures.clone(),
+                    captures: c.captures,
                 },
                 t.tensor.shape.as_slice(),
             ))
