@@ -23,7 +23,13 @@ use crate::error::{Error, Result};
 use scan::{Acc, IntRange};
 
 /// Bytes hashed and scanned per step; the resident-memory bound is about two windows.
-pub const WINDOW: usize = 16 << 20;
+pub const WINDOW: usize = 8 << 20;
+/// Windows mapped ahead of the one being hashed (resident memory: about this many
+/// windows plus the one being hashed, per file in flight).
+pub const AHEAD: usize = 1;
+/// How far ahead of the window being mapped the kernel is asked to read into the page
+/// cache (not mapped, so not counted in this process's resident memory).
+pub const READ_AHEAD: usize = 64 << 20;
 /// Largest piece of a tensor scanned as one task.
 pub const PIECE: usize = 1 << 20;
 /// Norm weights whose mean falls outside this range around their family's centre (1, or
@@ -280,6 +286,103 @@ fn scan_plan(f: &FileInfo, map: &Mmap) -> Result<Option<crate::format::gguf::Sca
         })
 }
 
+/// Progress shared by a file's hashing thread and its prefetcher, in windows.
+#[derive(Default)]
+struct Ahead {
+    state: std::sync::Mutex<AheadState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct AheadState {
+    /// Windows mapped (or given up on) by the prefetcher.
+    mapped: usize,
+    /// Windows hashed, scanned and released by the hashing thread.
+    released: usize,
+    /// The hashing thread is done (or unwinding): the prefetcher stops.
+    stop: bool,
+}
+
+impl Ahead {
+    fn update(&self, f: impl FnOnce(&mut AheadState)) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut s);
+        self.changed.notify_all();
+    }
+
+    /// Wait until `ok` holds; false when the wait ended because of `stop`.
+    fn wait(&self, ok: impl Fn(&AheadState) -> bool) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while !ok(&s) && !s.stop {
+            s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        ok(&s)
+    }
+
+    /// Block until window `w` is mapped.
+    fn wait_mapped(&self, w: usize) {
+        self.wait(|s| s.mapped > w);
+    }
+
+    fn released(&self, w: usize) {
+        self.update(|s| s.released = w + 1);
+    }
+
+    fn stop_on_drop(&self) -> impl Drop + '_ {
+        struct Stop<'a>(&'a Ahead);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.update(|s| s.stop = true);
+            }
+        }
+        Stop(self)
+    }
+}
+
+/// The prefetcher: maps window after window with `MADV_POPULATE_READ` (the kernel reads
+/// and maps a whole window in one call, no page fault per page on the hashing thread),
+/// never more than [`AHEAD`] windows past the one being hashed, and asks the kernel to
+/// read [`READ_AHEAD`] bytes further into the page cache (`MADV_WILLNEED`, not mapped, so
+/// not resident in this process). Advice is best effort: where `MADV_POPULATE_READ` is
+/// unknown (Linux before 5.14), the hashing thread's own page faults map the window.
+fn prefetch(map: &Mmap, windows: usize, ahead: &Ahead) {
+    // Whatever happens here, the hashing thread never waits for a window in vain.
+    let _done = {
+        struct Done<'a>(&'a Ahead);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.update(|s| s.mapped = usize::MAX);
+            }
+        }
+        Done(ahead)
+    };
+    let len = map.len();
+    let range = |w: usize| {
+        let start = w.saturating_mul(WINDOW).min(len);
+        (start, WINDOW.min(len - start))
+    };
+    let far = READ_AHEAD / WINDOW;
+    for w in 0..far.min(windows) {
+        let (start, n) = range(w);
+        let _ = map.advise_range(Advice::WillNeed, start, n);
+    }
+    for w in 0..windows {
+        if !ahead.wait(|s| s.released + AHEAD >= w) {
+            return;
+        }
+        if w + far < windows {
+            let (start, n) = range(w + far);
+            let _ = map.advise_range(Advice::WillNeed, start, n);
+        }
+        let (start, n) = range(w);
+        #[cfg(target_os = "linux")]
+        let _ = map.advise_range(Advice::PopulateRead, start, n);
+        #[cfg(not(target_os = "linux"))]
+        let _ = (start, n);
+        ahead.update(|s| s.mapped = w + 1);
+    }
+}
+
 /// Hash and scan one file through the map it was validated with. `tensors` are (index
 /// into the output, tensor) for this file.
 fn verify_file(
@@ -328,48 +431,52 @@ fn verify_file(
     let mut results = Vec::with_capacity(pieces.len());
     let mut next = 0;
     let len = map.len();
-    let mut window_start = 0;
-    while window_start < len {
-        let window_end = (window_start + WINDOW).min(len);
-        let first = next;
-        while next < pieces.len() && pieces[next].start < window_end {
-            next += 1;
-        }
-        let mine = &pieces[first..next];
-        // Ask the kernel to read the next window while this one is hashed and scanned
-        // (a cold page cache otherwise stalls on every fault).
-        if window_end < len {
-            let _ = map.advise_range(Advice::WillNeed, window_end, WINDOW.min(len - window_end));
-        }
-        let bytes = &map[window_start..window_end];
-        let (_, scanned) = rayon::join(
-            || hasher.update(bytes),
-            || {
-                mine.par_iter()
-                    .map(|p| {
-                        let slice = &map[..][p.start..p.end];
-                        (p.tensor, scan_piece(slice, p.dtype, p.swap))
-                    })
-                    .collect::<Vec<_>>()
-            },
-        );
-        results.extend(scanned);
-        // Pieces that started in this window may reach into the next one, which is
-        // released only after its own step; this window's pages are no longer needed.
-        // SAFETY: MADV_DONTNEED on a read-only, file-backed mapping only drops pages the
-        // kernel re-reads from the file on the next access; nothing is written through
-        // this map, so no data can be lost.
-        #[allow(unsafe_code)]
-        unsafe {
-            let _ = map.unchecked_advise_range(
-                UncheckedAdvice::DontNeed,
-                window_start,
-                window_end - window_start,
+    let windows = len.div_ceil(WINDOW);
+    let ahead = Ahead::default();
+    std::thread::scope(|s| {
+        // Maps the windows ahead of the one being hashed (see the module docs).
+        s.spawn(|| prefetch(map, windows, &ahead));
+        // Tells the prefetcher to stop, even if this thread unwinds.
+        let _stop = ahead.stop_on_drop();
+        for w in 0..windows {
+            let window_start = w * WINDOW;
+            let window_end = (window_start + WINDOW).min(len);
+            let first = next;
+            while next < pieces.len() && pieces[next].start < window_end {
+                next += 1;
+            }
+            let mine = &pieces[first..next];
+            ahead.wait_mapped(w);
+            let bytes = &map[window_start..window_end];
+            let (_, scanned) = rayon::join(
+                || hasher.update(bytes),
+                || {
+                    mine.par_iter()
+                        .map(|p| {
+                            let slice = &map[..][p.start..p.end];
+                            (p.tensor, scan_piece(slice, p.dtype, p.swap))
+                        })
+                        .collect::<Vec<_>>()
+                },
             );
+            results.extend(scanned);
+            // Pieces that started in this window may reach into the next one, which is
+            // released only after its own step; this window's pages are no longer needed.
+            // SAFETY: MADV_DONTNEED on a read-only, file-backed mapping only drops pages the
+            // kernel re-reads from the file on the next access; nothing is written through
+            // this map, so no data can be lost.
+            #[allow(unsafe_code)]
+            unsafe {
+                let _ = map.unchecked_advise_range(
+                    UncheckedAdvice::DontNeed,
+                    window_start,
+                    window_end - window_start,
+                );
+            }
+            ahead.released(w);
+            progress((window_end - window_start) as u64);
         }
-        progress((window_end - window_start) as u64);
-        window_start = window_end;
-    }
+    });
     let digest = hasher.finalize();
     Ok(FileScan {
         sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
