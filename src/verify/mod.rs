@@ -23,10 +23,10 @@ use crate::error::{Error, Result};
 use scan::{Acc, IntRange};
 
 /// Bytes hashed and scanned per step; the resident-memory bound is about two windows.
-pub const WINDOW: usize = 8 << 20;
+pub const WINDOW: usize = 4 << 20;
 /// Windows mapped ahead of the one being hashed (resident memory: about this many
 /// windows plus the one being hashed, per file in flight).
-pub const AHEAD: usize = 1;
+pub const AHEAD: usize = 4;
 /// How far ahead of the window being mapped the kernel is asked to read into the page
 /// cache (not mapped, so not counted in this process's resident memory).
 pub const READ_AHEAD: usize = 64 << 20;
@@ -310,13 +310,14 @@ impl Ahead {
         self.changed.notify_all();
     }
 
-    /// Wait until `ok` holds; false when the wait ended because of `stop`.
-    fn wait(&self, ok: impl Fn(&AheadState) -> bool) -> bool {
+    /// Wait until `ok` holds; the windows released by then, and false when the wait
+    /// ended because of `stop`.
+    fn wait(&self, ok: impl Fn(&AheadState) -> bool) -> (usize, bool) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while !ok(&s) && !s.stop {
             s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
         }
-        ok(&s)
+        (s.released, ok(&s))
     }
 
     /// Block until window `w` is mapped.
@@ -356,21 +357,47 @@ fn prefetch(map: &Mmap, windows: usize, ahead: &Ahead) {
         }
         Done(ahead)
     };
+    // Huge-page advice makes the kernel read the file in 2 MiB folios (where the file
+    // system keeps large folios) and map each with one page-table entry: the read-ahead
+    // then rides on the prefetcher's own faults. Without transparent huge pages, the
+    // kernel is asked to read ahead explicitly (MADV_WILLNEED, page by page).
+    #[cfg(target_os = "linux")]
+    let huge = transparent_huge_pages() && map.advise(Advice::HugePage).is_ok();
+    #[cfg(not(target_os = "linux"))]
+    let huge = false;
     let len = map.len();
     let range = |w: usize| {
         let start = w.saturating_mul(WINDOW).min(len);
         (start, WINDOW.min(len - start))
     };
+    let mut dropped = 0;
+    let drop_until = |dropped: &mut usize, released: usize| {
+        while *dropped < released.min(windows) {
+            let (start, n) = range(*dropped);
+            // SAFETY: MADV_DONTNEED on a read-only, file-backed mapping only drops pages
+            // the kernel re-reads from the file on the next access; nothing is written
+            // through this map, so no data can be lost.
+            #[allow(unsafe_code)]
+            unsafe {
+                let _ = map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, n);
+            }
+            *dropped += 1;
+        }
+    };
     let far = READ_AHEAD / WINDOW;
-    for w in 0..far.min(windows) {
-        let (start, n) = range(w);
-        let _ = map.advise_range(Advice::WillNeed, start, n);
+    if !huge {
+        for w in 0..far.min(windows) {
+            let (start, n) = range(w);
+            let _ = map.advise_range(Advice::WillNeed, start, n);
+        }
     }
     for w in 0..windows {
-        if !ahead.wait(|s| s.released + AHEAD >= w) {
+        let (released, go) = ahead.wait(|s| s.released + AHEAD >= w);
+        drop_until(&mut dropped, released);
+        if !go {
             return;
         }
-        if w + far < windows {
+        if !huge && w + far < windows {
             let (start, n) = range(w + far);
             let _ = map.advise_range(Advice::WillNeed, start, n);
         }
@@ -381,6 +408,21 @@ fn prefetch(map: &Mmap, windows: usize, ahead: &Ahead) {
         let _ = (start, n);
         ahead.update(|s| s.mapped = w + 1);
     }
+    // Release the last windows as the hashing thread finishes them.
+    loop {
+        let (released, go) = ahead.wait(|s| s.released > dropped);
+        drop_until(&mut dropped, released);
+        if !go || dropped >= windows {
+            return;
+        }
+    }
+}
+
+/// Whether transparent huge pages can back file mappings on `madvise` (unless disabled).
+#[cfg(target_os = "linux")]
+fn transparent_huge_pages() -> bool {
+    std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .is_ok_and(|s| !s.contains("[never]"))
 }
 
 /// Hash and scan one file through the map it was validated with. `tensors` are (index
@@ -461,18 +503,8 @@ fn verify_file(
             );
             results.extend(scanned);
             // Pieces that started in this window may reach into the next one, which is
-            // released only after its own step; this window's pages are no longer needed.
-            // SAFETY: MADV_DONTNEED on a read-only, file-backed mapping only drops pages the
-            // kernel re-reads from the file on the next access; nothing is written through
-            // this map, so no data can be lost.
-            #[allow(unsafe_code)]
-            unsafe {
-                let _ = map.unchecked_advise_range(
-                    UncheckedAdvice::DontNeed,
-                    window_start,
-                    window_end - window_start,
-                );
-            }
+            // released only after its own step; this window's pages are no longer needed:
+            // the prefetcher drops them from the mapping.
             ahead.released(w);
             progress((window_end - window_start) as u64);
         }
