@@ -8,10 +8,9 @@
 //! does not suffer from the cancellation of a single `E[x²] - mean²`.
 //!
 //! F32, the common case, has an AVX2 kernel that counts the special values and sums the
-//! moments in one pass straight over the bytes (unaligned little-endian loads, x86 being
-//! little-endian), eight values per step; it performs the
-//! portable code's arithmetic in the same order (four f64 lanes, element `i` in lane
-//! `i % 4`), so both give the same figures to the bit.
+//! moments in one pass straight over the bytes (unaligned loads; x86 is little-endian),
+//! eight values per step; it performs the portable code's arithmetic in the same order
+//! (four f64 lanes, element `i` in lane `i % 4`), so both give the same figures to the bit.
 
 use safetensors::Dtype;
 
