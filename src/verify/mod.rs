@@ -3,8 +3,9 @@
 //!
 //! Each file is read through the memory map it was validated with when the checkpoint was
 //! opened (never opened again by path, so a file replaced meanwhile is not read), in
-//! windows of [`WINDOW`] bytes. Files are verified concurrently (rayon, one file per core
-//! at a time); results are reported in file order.
+//! windows of [`WINDOW`] bytes. Files are verified concurrently (rayon: about one file per
+//! core at a time, so on 2 cores two shards are hashed at once); results are reported in
+//! file order.
 //!
 //! Per file, three parties share the work:
 //!
@@ -15,10 +16,12 @@
 //!   alignment never matters), and
 //! - a prefetch thread keeps up to [`AHEAD`] windows past the one being hashed mapped, one
 //!   `madvise(MADV_POPULATE_READ)` per window: the kernel reads the window (when it is not
-//!   in the page cache) and fills its page tables in one call, so the hashing and scanning
-//!   threads never stop on a page fault. It also releases each window the hashing thread
-//!   has finished (`madvise(MADV_DONTNEED)`, off the hashing thread), so resident memory
-//!   stays near `AHEAD + 1` windows per file in flight, a few tens of MiB.
+//!   in the page cache) and fills its page tables in one call, so the hashing thread
+//!   neither takes page faults nor waits on the disk while the prefetcher keeps ahead (it
+//!   waits for a window only when the prefetcher falls behind). The prefetcher also
+//!   releases each window the hashing thread has finished (`madvise(MADV_DONTNEED)`, off
+//!   the hashing thread), so resident memory stays near `AHEAD + 1` windows per file in
+//!   flight, a few tens of MiB.
 //!
 //! The map is advised `MADV_HUGEPAGE` (when transparent huge pages are not disabled): on a
 //! file system with large folios (ext4, XFS) the kernel then reads the file in 2 MiB
