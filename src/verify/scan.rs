@@ -6,6 +6,11 @@
 //! subnormal it is). Statistics cover finite values only: sums are taken per block in f64
 //! and blocks are merged with Chan et al.'s pairwise update, so the standard deviation
 //! does not suffer from the cancellation of a single `E[x²] - mean²`.
+//!
+//! F32, the common case, has an AVX2 kernel that counts the special values and sums the
+//! moments in one pass straight over the bytes (unaligned loads; x86 is little-endian),
+//! eight values per step; it performs the portable code's arithmetic in the same order
+//! (four f64 lanes, element `i` in lane `i % 4`), so both give the same figures to the bit.
 
 use safetensors::Dtype;
 
@@ -231,45 +236,183 @@ fn f32_moments<const ALL_FINITE: bool>(words: &[u32]) -> (f64, f64, f32, f32) {
     )
 }
 
-/// [`f32_moments`] of a block without NaN or infinity, with AVX2 where the processor
-/// has it (wider conversions and sums; the same arithmetic in the same order, so the
-/// same figures).
-#[inline]
-fn f32_moments_fast(words: &[u32]) -> (f64, f64, f32, f32) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor supports AVX2 (checked just above), the one
-            // requirement of calling a function compiled for it.
-            #[allow(unsafe_code)]
-            return unsafe { f32_moments_avx2(words) };
-        }
-    }
-    f32_moments::<true>(words)
+/// One block of F32 values: the special-value counts ([`f32_specials`]) and the moments
+/// of its finite values ([`f32_moments`]).
+struct F32Block {
+    specials: [u64; 5],
+    sum: f64,
+    sumsq: f64,
+    lo: f32,
+    hi: f32,
 }
 
+/// [`F32Block`] of up to [`BLOCK`] little-endian F32 values, portable: decoded once into a
+/// block of words (a copy in L1), then read by both passes.
+fn f32_block(chunk: &[u8]) -> F32Block {
+    let mut words = [0u32; BLOCK];
+    let n = (chunk.len() / 4).min(BLOCK);
+    for (w, b) in words.iter_mut().zip(chunk.chunks_exact(4)) {
+        *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    let words = &words[..n];
+    let specials = f32_specials(words);
+    let [nan, pinf, ninf, _, _] = specials;
+    let (sum, sumsq, lo, hi) = if nan + pinf + ninf == 0 {
+        f32_moments::<true>(words)
+    } else {
+        f32_moments::<false>(words)
+    };
+    F32Block {
+        specials,
+        sum,
+        sumsq,
+        lo,
+        hi,
+    }
+}
+
+/// [`f32_block`] in one AVX2 pass straight over the bytes (no copy): eight values per
+/// step feed both the special-value counts and the moments, the non-finite ones masked
+/// out of the moments exactly as [`f32_moments`]`::<false>` does. The same arithmetic in
+/// the same order, so the same figures to the bit: element `i` goes to lane `i % 4`, each
+/// lane's f64 sums are taken in element order, and min/max keep the lane's earlier value
+/// on a tie (as `f32::min`/`f32::max` compile here), then lanes are folded as there.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn f32_moments_avx2(words: &[u32]) -> (f64, f64, f32, f32) {
-    f32_moments::<true>(words)
+fn f32_block_avx2(chunk: &[u8]) -> F32Block {
+    use std::arch::x86_64::*;
+    let n = (chunk.len() / 4).min(BLOCK);
+    let exp_mask = _mm256_set1_epi32(0x7f80_0000);
+    let mant_mask = _mm256_set1_epi32(0x007f_ffff);
+    let abs_mask = _mm256_set1_epi32(0x7fff_ffff);
+    let neg_inf_bits = _mm256_set1_epi32(0xff80_0000_u32 as i32);
+    let zero = _mm256_setzero_si256();
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let neg_inf = _mm256_set1_ps(f32::NEG_INFINITY);
+    let (mut nan, mut pinf, mut ninf, mut zeros, mut sub) = (zero, zero, zero, zero, zero);
+    let mut sum = _mm256_setzero_pd();
+    let mut sumsq = _mm256_setzero_pd();
+    let mut lo = _mm_set1_ps(f32::INFINITY);
+    let mut hi = _mm_set1_ps(f32::NEG_INFINITY);
+    let steps = n / 8;
+    for step in 0..steps {
+        // SAFETY: `step * 32 + 32 <= n * 4 <= chunk.len()`, so the 32 bytes read are
+        // inside `chunk`; `loadu` has no alignment requirement.
+        #[allow(unsafe_code)]
+        let w = unsafe { _mm256_loadu_si256(chunk.as_ptr().add(step * 32).cast::<__m256i>()) };
+        let exp = _mm256_and_si256(w, exp_mask);
+        let exp_max = _mm256_cmpeq_epi32(exp, exp_mask);
+        let exp_zero = _mm256_cmpeq_epi32(exp, zero);
+        let mant_zero = _mm256_cmpeq_epi32(_mm256_and_si256(w, mant_mask), zero);
+        // Each comparison is -1 where true: subtracting counts it.
+        nan = _mm256_sub_epi32(nan, _mm256_andnot_si256(mant_zero, exp_max));
+        pinf = _mm256_sub_epi32(pinf, _mm256_cmpeq_epi32(w, exp_mask));
+        ninf = _mm256_sub_epi32(ninf, _mm256_cmpeq_epi32(w, neg_inf_bits));
+        let abs = _mm256_and_si256(w, abs_mask);
+        zeros = _mm256_sub_epi32(zeros, _mm256_cmpeq_epi32(abs, zero));
+        sub = _mm256_sub_epi32(sub, _mm256_andnot_si256(mant_zero, exp_zero));
+        let v = _mm256_castsi256_ps(w);
+        let non_finite = _mm256_castsi256_ps(exp_max);
+        // Non-finite values add +0 to the sums and ±inf to min/max, as in f32_moments.
+        let x = _mm256_andnot_ps(non_finite, v);
+        let a = _mm256_blendv_ps(v, inf, non_finite);
+        let z = _mm256_blendv_ps(v, neg_inf, non_finite);
+        let x0 = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+        let x1 = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x));
+        sum = _mm256_add_pd(sum, x0);
+        sumsq = _mm256_add_pd(sumsq, _mm256_mul_pd(x0, x0));
+        sum = _mm256_add_pd(sum, x1);
+        sumsq = _mm256_add_pd(sumsq, _mm256_mul_pd(x1, x1));
+        // minps/maxps return the second operand on a tie: the lane's earlier value.
+        lo = _mm_min_ps(_mm256_castps256_ps128(a), lo);
+        lo = _mm_min_ps(_mm256_extractf128_ps::<1>(a), lo);
+        hi = _mm_max_ps(_mm256_castps256_ps128(z), hi);
+        hi = _mm_max_ps(_mm256_extractf128_ps::<1>(z), hi);
+    }
+    let lanes32 = |v: __m256i| {
+        let mut out = [0u32; 8];
+        // SAFETY: `out` is 32 bytes; `storeu` has no alignment requirement.
+        #[allow(unsafe_code)]
+        unsafe {
+            _mm256_storeu_si256(out.as_mut_ptr().cast::<__m256i>(), v)
+        };
+        out.iter().map(|&c| u64::from(c)).sum::<u64>()
+    };
+    let mut specials = [nan, pinf, ninf, zeros, sub].map(lanes32);
+    let mut s = [0.0f64; LANES];
+    let mut q = [0.0f64; LANES];
+    let mut l = [0.0f32; LANES];
+    let mut h = [0.0f32; LANES];
+    // SAFETY: each array is exactly as long as the vector stored into it; `storeu` has
+    // no alignment requirement.
+    #[allow(unsafe_code)]
+    unsafe {
+        _mm256_storeu_pd(s.as_mut_ptr(), sum);
+        _mm256_storeu_pd(q.as_mut_ptr(), sumsq);
+        _mm_storeu_ps(l.as_mut_ptr(), lo);
+        _mm_storeu_ps(h.as_mut_ptr(), hi);
+    }
+    // The last values (fewer than eight) one at a time, in the same lanes.
+    let tail: Vec<u32> = chunk[steps * 32..n * 4]
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    for (c, t) in specials.iter_mut().zip(f32_specials(&tail)) {
+        *c += t;
+    }
+    for (i, &b) in tail.iter().enumerate() {
+        let lane = i % LANES;
+        let v = f32::from_bits(b);
+        let finite = b & 0x7f80_0000 != 0x7f80_0000;
+        let x = if finite { v } else { 0.0 };
+        let (a, z) = if finite {
+            (v, v)
+        } else {
+            (f32::INFINITY, f32::NEG_INFINITY)
+        };
+        s[lane] += f64::from(x);
+        q[lane] += f64::from(x) * f64::from(x);
+        l[lane] = if a < l[lane] { a } else { l[lane] };
+        h[lane] = if z > h[lane] { z } else { h[lane] };
+    }
+    F32Block {
+        specials,
+        sum: s.iter().sum(),
+        sumsq: q.iter().sum(),
+        lo: l.iter().copied().fold(f32::INFINITY, f32::min),
+        hi: h.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+    }
 }
 
 fn scan_f32(bytes: &[u8]) -> Acc {
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx2 = false;
+    scan_f32_with(bytes, avx2)
+}
+
+/// [`scan_f32`], with or without the AVX2 kernel (the tests compare the two).
+fn scan_f32_with(bytes: &[u8], avx2: bool) -> Acc {
     let mut acc = Acc::default();
-    // Decoded once into a block of words (a copy in L1), then read by both passes.
-    let mut words = [0u32; BLOCK];
     for chunk in bytes.chunks(BLOCK * 4) {
         let n = chunk.len() / 4;
-        for (w, b) in words.iter_mut().zip(chunk.chunks_exact(4)) {
-            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
-        let words = &words[..n];
-        let [nan, pinf, ninf, zeros, sub] = f32_specials(words);
-        let (sum, sumsq, lo, hi) = if nan + pinf + ninf == 0 {
-            f32_moments_fast(words)
+        let block = if avx2 {
+            #[cfg(target_arch = "x86_64")]
+            {
+                // SAFETY: the caller checked that the processor supports AVX2, the one
+                // requirement of calling a function compiled for it.
+                #[allow(unsafe_code)]
+                unsafe {
+                    f32_block_avx2(chunk)
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            f32_block(chunk)
         } else {
-            f32_moments::<false>(words)
+            f32_block(chunk)
         };
+        let [nan, pinf, ninf, zeros, sub] = block.specials;
         acc.elements += n as u64;
         acc.nan += nan;
         acc.pos_inf += pinf;
@@ -278,10 +421,10 @@ fn scan_f32(bytes: &[u8]) -> Acc {
         acc.subnormals += sub;
         acc.push_block(
             n as u64 - nan - pinf - ninf,
-            sum,
-            sumsq,
-            f64::from(lo),
-            f64::from(hi),
+            block.sum,
+            block.sumsq,
+            f64::from(block.lo),
+            f64::from(block.hi),
         );
     }
     acc
@@ -641,6 +784,74 @@ mod tests {
         assert_eq!((u.min, u.max), (0, 255));
         let big = scan_int(&u64::MAX.to_le_bytes(), Dtype::U64).unwrap();
         assert_eq!(big.max, i128::from(u64::MAX));
+    }
+
+    /// The AVX2 kernel gives the portable scan's figures to the bit (sums in the same
+    /// lanes and order, signed zeros kept the same way), with and without special values,
+    /// on lengths that leave a tail of every size.
+    #[test]
+    fn the_avx2_kernel_matches_the_portable_scan_bit_for_bit() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !std::arch::is_x86_feature_detected!("avx2") {
+                return;
+            }
+            let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let specials = [
+                f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                0.0,
+                -0.0,
+                1e-40,
+                -1e-40,
+                f32::MAX,
+                f32::MIN,
+            ];
+            for len in [0usize, 1, 3, 7, 8, 9, 15, 4095, 4096, 4097, 9000, 20_003] {
+                for mode in 0..4 {
+                    let v: Vec<f32> = (0..len)
+                        .map(|_| {
+                            let r = next();
+                            match mode {
+                                // Only zeros of both signs and positives: min/max ties.
+                                0 if r % 3 == 0 => 0.0,
+                                0 if r % 3 == 1 => -0.0,
+                                1 | 2 if r % 50 == 0 => {
+                                    specials[(r >> 8) as usize % specials.len()]
+                                }
+                                3 => f32::from_bits((r >> 16) as u32),
+                                _ => {
+                                    ((r >> 40) as f32 / (1u64 << 24) as f32) * 4.0
+                                        - 1.0 * (mode as f32)
+                                }
+                            }
+                        })
+                        .collect();
+                    let bytes = f32_bytes(&v);
+                    // Unaligned too: the kernel reads the bytes as they lie.
+                    let mut shifted = vec![0u8];
+                    shifted.extend_from_slice(&bytes);
+                    for b in [&bytes[..], &shifted[1..]] {
+                        let (p, a) = (scan_f32_with(b, false), scan_f32_with(b, true));
+                        let bits = |a: &Acc| {
+                            (
+                                (a.elements, a.nan, a.pos_inf, a.neg_inf, a.zeros),
+                                (a.subnormals, a.finite),
+                                [a.min, a.max, a.mean, a.m2].map(f64::to_bits),
+                            )
+                        };
+                        assert_eq!(bits(&p), bits(&a), "len {len} mode {mode}");
+                    }
+                }
+            }
+        }
     }
 
     /// The fast paths (blocks without NaN/Inf, and AVX2 where present) give the figures
