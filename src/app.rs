@@ -107,15 +107,15 @@ fn inspect(
     if let [model] = args.models.as_slice() {
         let req = request(&args.fetch, args.header_only, args.config.as_deref(), true);
         let resolved = crate::source::resolve(model, &req)?;
-        let report = crate::inspect_with(&resolved, &read_options(&args.fetch))?;
+        let (report, sources) = crate::inspect_keeping(&resolved, &read_options(&args.fetch))?;
         if let Some(dir) = &args.save_header {
             save_header(&resolved, dir, args.fetch.quiet, diag)?;
         }
         let written = render.report(&report, options, out);
-        // Only `main` runs this, and the process ends next: the system takes the report's
-        // memory back at once, where freeing tens of thousands of rows one by one would
-        // cost milliseconds on a large model.
-        std::mem::forget(report);
+        // Only `main` runs this, and the process ends next: the system takes the memory
+        // and the maps back at once, where freeing tens of thousands of rows and unmapping
+        // every shard one by one would cost milliseconds on a large model.
+        std::mem::forget((report, sources));
         return emit(EXIT_OK, written);
     }
     if args.save_header.is_some() {

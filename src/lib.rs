@@ -200,6 +200,20 @@ pub fn inspect(resolved: &Resolved) -> Result<Report> {
 
 /// [`inspect`] with options.
 pub fn inspect_with(resolved: &Resolved, options: &Options) -> Result<Report> {
+    inspect_keeping(resolved, options).map(|(report, _sources)| report)
+}
+
+/// What a report was built from: the mapped files and the expected tensors. Dropping it
+/// unmaps every file and frees every expected name, milliseconds on a model of hundreds
+/// of shards; a process about to exit may leave that to the system
+/// (`std::mem::forget`).
+pub struct Sources {
+    _checkpoint: Checkpoint,
+    _formula: Option<formula::Formula>,
+}
+
+/// [`inspect_with`], handing back what the report was built from as well.
+pub fn inspect_keeping(resolved: &Resolved, options: &Options) -> Result<(Report, Sources)> {
     let Opened {
         checkpoint,
         config,
@@ -220,7 +234,7 @@ pub fn inspect_with(resolved: &Resolved, options: &Options) -> Result<Report> {
             family::names()
         ));
     }
-    reconcile::reconcile(reconcile::Inputs {
+    let report = reconcile::reconcile(reconcile::Inputs {
         spec: &resolved.spec,
         checkpoint: &checkpoint,
         tensors,
@@ -228,5 +242,10 @@ pub fn inspect_with(resolved: &Resolved, options: &Options) -> Result<Report> {
         config: config.as_ref(),
         formula: formula.as_ref(),
         notes,
-    })
+    })?;
+    let sources = Sources {
+        _checkpoint: checkpoint,
+        _formula: formula,
+    };
+    Ok((report, sources))
 }
