@@ -307,7 +307,9 @@ impl WeightMap {
     fn with_capacity(bytes: usize) -> WeightMap {
         WeightMap {
             names: String::with_capacity(bytes),
-            entries: Vec::new(),
+            // An entry (`"n":"s",`) takes at least 8 bytes of the text: room for all,
+            // no regrowth (pages never written cost nothing).
+            entries: Vec::with_capacity(bytes / 8),
             shards: Vec::new(),
             interned: Map::default(),
             increasing: true,

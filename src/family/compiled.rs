@@ -357,7 +357,7 @@ impl Compiled {
     /// Spell out every tensor the rows in `parts` (and the backbone) expect for `dims`,
     /// in table order. `None` when a shape or range has no value for these dimensions.
     pub fn expand(&self, dims: &Dims, parts: &[&str]) -> Option<Vec<Expanded>> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.expanded_len(dims, parts));
         for (i, r) in self.rows.iter().enumerate() {
             let row = r.row;
             if !(row.part == BACKBONE || parts.contains(&row.part)) || !row.cond.holds(dims) {
@@ -413,6 +413,25 @@ impl Compiled {
             }
         }
         Some(out)
+    }
+
+    /// How many tensors [`Compiled::expand`] gives (room reserved once, where regrowing
+    /// would copy tens of thousands of them); 0 when a range has no value.
+    fn expanded_len(&self, dims: &Dims, parts: &[&str]) -> usize {
+        let kept = |r: &&CompiledRow| {
+            (r.row.part == BACKBONE || parts.contains(&r.row.part)) && r.row.cond.holds(dims)
+        };
+        let count = |r: &CompiledRow| {
+            r.segs.iter().try_fold(1usize, |n, s| match s {
+                Seg::Cap(_, ri) => n.checked_mul(self.range_values(*ri, dims)?.len()),
+                Seg::Lit(_) => Some(n),
+            })
+        };
+        self.rows
+            .iter()
+            .filter(kept)
+            .map(|r| count(r).unwrap_or(0))
+            .fold(0usize, usize::saturating_add)
     }
 
     /// What the stored tensors reveal about the dimensions: every shape axis whose
