@@ -15,7 +15,7 @@
 use super::Bucket::{Attention, Embedding, Ffn, Head, Norm, Pooler};
 use super::Step::{Biases, Heads, Pooler as PoolerStep};
 use super::{
-    bert, count, flag, line, range, row, Addition, Claim, Derivation, Dims, Family, Row, Step,
+    add, bert, count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step,
     MAX_COUNT, MAX_LAYERS, MAX_WIDTH, POOLER,
 };
 
@@ -220,11 +220,6 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
             weights_only,
         ),
     ];
-    let add = |step: Step, of: Option<&str>, l: super::Line| Addition {
-        step,
-        of: of.map(str::to_string),
-        line: l,
-    };
     let mut additions = vec![
         add(
             Step::SharedLayers,
@@ -262,29 +257,7 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
             ),
         ),
     ];
-    additions.push(if d.flag("tie") {
-        add(
-            Step::TiedNotStored,
-            Some("masked_lm"),
-            line(
-                "MLM decoder weight and bias (tied to word embeddings, output bias)",
-                "V · E + V",
-                format!("{v} · {e} + {v}"),
-                decoder,
-            ),
-        )
-    } else {
-        add(
-            Step::Heads,
-            Some("masked_lm"),
-            line(
-                "MLM decoder weight and bias (untied)",
-                "V · E + V",
-                format!("{v} · {e} + {v}"),
-                decoder,
-            ),
-        )
-    });
+    additions.push(mlm_decoder(d.flag("tie"), v, e, decoder));
     for (of, what) in [
         ("sentence_order", "sentence-order head"),
         ("classifier", "classifier head"),
@@ -356,6 +329,25 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
         models,
         active: None,
     })
+}
+
+/// The masked-LM decoder of a factorised head (E -> V, weight and bias: `decoder`): tied to
+/// the word embeddings and the output bias, or, untied, a head's parameters of its own.
+/// ALBERT's and DeBERTa's legacy head alike.
+pub(super) fn mlm_decoder(tied: bool, v: u64, e: u64, decoder: u64) -> super::Addition {
+    let (step, part) = if tied {
+        (
+            Step::TiedNotStored,
+            "MLM decoder weight and bias (tied to word embeddings, output bias)",
+        )
+    } else {
+        (Step::Heads, "MLM decoder weight and bias (untied)")
+    };
+    add(
+        step,
+        Some("masked_lm"),
+        line(part, "V · E + V", format!("{v} · {e} + {v}"), decoder),
+    )
 }
 
 #[cfg(test)]

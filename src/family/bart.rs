@@ -20,7 +20,7 @@
 use super::Bucket::{Attention, Buffer, Embedding, Ffn, Head, Norm};
 use super::Step::{Biases, Heads};
 use super::{
-    count, flag, line, range, row, Addition, Claim, Derivation, Dims, Family, Row, Step, BACKBONE,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, BACKBONE,
     MAX_COUNT, MAX_LAYERS, MAX_WIDTH,
 };
 
@@ -181,15 +181,6 @@ pub fn validate(d: &Dims) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// An addition line.
-pub(crate) fn add(step: Step, of: Option<&str>, l: super::Line) -> Addition {
-    Addition {
-        step,
-        of: of.map(str::to_string),
-        line: l,
-    }
 }
 
 /// The layers of both stacks, shared with Marian: per-layer matrices and LayerNorms

@@ -6,7 +6,7 @@
 use super::Bucket::{Attention, Buffer, Embedding, Ffn, Head, Norm, Pooler};
 use super::Step::{Biases, Heads, Pooler as PoolerStep};
 use super::{
-    count, flag, line, range, row, Addition, Claim, Derivation, Dims, Family, Row, Step, MAX_COUNT,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, MAX_COUNT,
     MAX_LAYERS, MAX_WIDTH, POOLER,
 };
 
@@ -211,11 +211,6 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
     let decoder = mul(v, h)?;
     let next_sentence = mul(2, h)?.checked_add(2)?;
     let labelled = mul(n, h)?.checked_add(n)?;
-    let add = |step: Step, of: Option<&str>, l: super::Line| Addition {
-        step,
-        of: of.map(str::to_string),
-        line: l,
-    };
     let additions = vec![
         add(
             Step::Biases,

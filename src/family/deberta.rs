@@ -18,7 +18,7 @@
 use super::Bucket::{Attention, Buffer, Embedding, Ffn, Head, Norm, Pooler};
 use super::Step::{Biases, Heads, Pooler as PoolerStep, PositionTables};
 use super::{
-    count, flag, line, range, row, Addition, Claim, Derivation, Dims, Family, Row, Step, MAX_COUNT,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, MAX_COUNT,
     MAX_LAYERS, MAX_WIDTH, POOLER,
 };
 
@@ -397,11 +397,6 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
         ),
         weights_only,
     ));
-    let add = |step: Step, of: Option<&str>, l: super::Line| Addition {
-        step,
-        of: of.map(str::to_string),
-        line: l,
-    };
     let mut additions = vec![
         add(
             Step::Biases,
@@ -462,29 +457,7 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
         ),
     ];
     if legacy {
-        additions.push(if d.flag("tie") {
-            add(
-                Step::TiedNotStored,
-                Some("masked_lm"),
-                line(
-                    "MLM decoder weight and bias (tied to word embeddings, output bias)",
-                    "V · E + V",
-                    format!("{v} · {e} + {v}"),
-                    decoder,
-                ),
-            )
-        } else {
-            add(
-                Step::Heads,
-                Some("masked_lm"),
-                line(
-                    "MLM decoder weight and bias (untied)",
-                    "V · E + V",
-                    format!("{v} · {e} + {v}"),
-                    decoder,
-                ),
-            )
-        });
+        additions.push(super::albert::mlm_decoder(d.flag("tie"), v, e, decoder));
     }
     for (of, what) in [
         ("classifier", "classifier head"),

@@ -38,7 +38,7 @@ use super::Bucket::{
 };
 use super::Step::{Biases, ExtraLayers};
 use super::{
-    count, flag, line, range, row, Claim, Derivation, Dims, Family, Moe, Range, Row, Step,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Moe, Range, Row, Step,
     MAX_COUNT, MAX_LAYERS, MAX_WIDTH,
 };
 
@@ -356,7 +356,7 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
     let (mut additions, classes, causal) = mixtral::heads(d, "DeepseekV3", model, false)?;
     additions.insert(
         0,
-        mixtral::add(
+        add(
             Step::Biases,
             None,
             match (d.flag("bias"), qlora) {
@@ -394,7 +394,7 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
     let mtp = mul(m, mtp_layer)?
         .checked_add(mul(mtp_dense, mlp)?)?
         .checked_add(mul(mtp_sparse, sparse_mlp)?)?;
-    additions.push(mixtral::add(
+    additions.push(add(
         Step::ExtraLayers,
         None,
         line(

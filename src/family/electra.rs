@@ -21,7 +21,7 @@ use super::bert;
 use super::Bucket::{Embedding, Head, Norm};
 use super::Step::{Biases, Heads};
 use super::{
-    count, flag, line, range, row, Addition, Claim, Derivation, Dims, Family, Row, Step, MAX_COUNT,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, MAX_COUNT,
     MAX_LAYERS, MAX_WIDTH,
 };
 
@@ -211,11 +211,6 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
             weights_only,
         ),
     ];
-    let add = |step: Step, of: Option<&str>, l: super::Line| Addition {
-        step,
-        of: of.map(str::to_string),
-        line: l,
-    };
     let (bias_formula, bias_arithmetic) = if project {
         (
             "H + L · (4 · H + I + H)",

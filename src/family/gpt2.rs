@@ -17,8 +17,8 @@
 use super::Bucket::{Attention, Buffer, Embedding, Ffn, Head, Norm};
 use super::Step::{Biases, Heads, Norms};
 use super::{
-    count, flag, line, range, row, Addition, Claim, Derivation, Dims, Family, Line, Row, Step,
-    MAX_COUNT, MAX_LAYERS, MAX_WIDTH,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, MAX_COUNT,
+    MAX_LAYERS, MAX_WIDTH,
 };
 
 /// The LM head's part.
@@ -169,14 +169,6 @@ fn validate(d: &Dims) -> Result<(), String> {
         return Err(format!("`n_embd` {h} is not a multiple of `n_head` {a}"));
     }
     Ok(())
-}
-
-fn add(step: Step, of: Option<&str>, l: Line) -> Addition {
-    Addition {
-        step,
-        of: of.map(str::to_string),
-        line: l,
-    }
 }
 
 /// The closed form, step by step with its arithmetic. Every product is checked: `None`

@@ -33,11 +33,11 @@ use super::llama::{
     ATTENTION, ATTENTION_BIASES, CLASSIFIER, CLASSIFIER_BIAS, EMBEDDINGS, FINAL_NORM, LAYER_NORMS,
     LM_HEAD, LM_HEAD_ROWS, SEQUENCE_CLASSIFIER, TOKEN_CLASSIFIER_BIAS,
 };
-use super::mixtral::{self, add};
+use super::mixtral;
 use super::Bucket::{Attention, RoutedExperts, Router};
 use super::Step::Biases;
 use super::{
-    count, flag, line, range, row, Claim, Derivation, Dims, Family, Moe, Row, Step, MAX_COUNT,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Moe, Row, Step, MAX_COUNT,
     MAX_LAYERS, MAX_WIDTH,
 };
 

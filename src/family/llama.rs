@@ -22,8 +22,8 @@
 use super::Bucket::{Attention, Buffer, Embedding, Ffn, Head, Norm};
 use super::Step::{Biases, Heads, Norms};
 use super::{
-    count, flag, line, range, row, Addition, Claim, Derivation, Dims, Family, Line, Row, Step,
-    MAX_COUNT, MAX_LAYERS, MAX_WIDTH,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, MAX_COUNT,
+    MAX_LAYERS, MAX_WIDTH,
 };
 
 /// The LM head's part.
@@ -197,14 +197,6 @@ pub struct Decoder {
     pub qk_norms: bool,
     /// Four norms per layer instead of two (Gemma 2, 3).
     pub feedforward_norms: bool,
-}
-
-fn add(step: Step, of: Option<&str>, l: Line) -> Addition {
-    Addition {
-        step,
-        of: of.map(str::to_string),
-        line: l,
-    }
 }
 
 /// The closed form of a Llama-style decoder, written from the architecture (not from the

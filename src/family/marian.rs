@@ -26,12 +26,12 @@
 //!
 //! [`RowKind::MaybeStored`]: super::RowKind::MaybeStored
 
-use super::bart::{add, layers, DECODER_LAYERS, ENCODER_LAYERS};
+use super::bart::{layers, DECODER_LAYERS, ENCODER_LAYERS};
 use super::Bucket::{Buffer, Embedding, Head};
 use super::Step::{Heads, PositionTables};
 use super::{
-    count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, BACKBONE, MAX_COUNT,
-    MAX_LAYERS, MAX_WIDTH,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, BACKBONE,
+    MAX_COUNT, MAX_LAYERS, MAX_WIDTH,
 };
 
 /// The Marian family.

@@ -16,8 +16,8 @@
 use super::Bucket::{Attention, Embedding, Head, Norm, RoutedExperts, Router};
 use super::Step::Heads;
 use super::{
-    count, flag, line, range, row, Addition, Claim, Derivation, Dims, Family, Line, Moe, Row, Step,
-    MAX_COUNT, MAX_LAYERS, MAX_WIDTH,
+    add, count, flag, line, range, row, Addition, Claim, Derivation, Dims, Family, Line, Moe, Row,
+    Step, MAX_COUNT, MAX_LAYERS, MAX_WIDTH,
 };
 
 /// The Mixtral family.
@@ -151,15 +151,6 @@ pub fn validate_routing(d: &Dims) -> Result<(), String> {
 
 fn validate(d: &Dims) -> Result<(), String> {
     validate_routing(d)
-}
-
-/// One addition of a derivation.
-pub fn add(step: Step, of: Option<&str>, l: Line) -> Addition {
-    Addition {
-        step,
-        of: of.map(str::to_string),
-        line: l,
-    }
 }
 
 /// The head additions and model-class lines every decoder of this shape has: the causal-LM

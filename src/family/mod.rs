@@ -664,6 +664,15 @@ pub fn line(part: &str, formula: &str, arithmetic: String, value: impl Into<i128
     }
 }
 
+/// An [`Addition`]: `l` under ladder step `step`, about part `of` when it names one.
+pub fn add(step: Step, of: Option<&str>, l: Line) -> Addition {
+    Addition {
+        step,
+        of: of.map(str::to_string),
+        line: l,
+    }
+}
+
 /// A model family.
 pub struct Family {
     /// Short name (`bert`), used by `--family`.

@@ -19,8 +19,8 @@ use super::mixtral::{self, ATTENTION, CAUSAL_LM, CLASSIFIERS, EMBEDDINGS, LAYER_
 use super::Bucket::{Attention, Ffn, RoutedExperts, Router, SharedExperts};
 use super::Step::Biases;
 use super::{
-    count, flag, line, list, range, row, Claim, Derivation, Dims, Family, Line, Moe, Range, Row,
-    Step, MAX_COUNT, MAX_LAYERS, MAX_WIDTH,
+    add, count, flag, line, list, range, row, Claim, Derivation, Dims, Family, Line, Moe, Range,
+    Row, Step, MAX_COUNT, MAX_LAYERS, MAX_WIDTH,
 };
 
 /// The Qwen2-MoE family.
@@ -295,7 +295,7 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
     let (mut additions, classes, causal) = mixtral::heads(d, "Qwen2Moe", model, true)?;
     additions.insert(
         0,
-        mixtral::add(
+        add(
             Step::Biases,
             None,
             if d.flag("qkv_bias") {

@@ -18,7 +18,7 @@ use super::qwen2_moe::{self, DENSE_MLP, LAYER_RANGES, ROUTED_EXPERTS};
 use super::Bucket::{Attention, Norm};
 use super::Step::Biases;
 use super::{
-    count, flag, line, list, row, Claim, Derivation, Dims, Family, Moe, Row, Step, MAX_COUNT,
+    add, count, flag, line, list, row, Claim, Derivation, Dims, Family, Moe, Row, Step, MAX_COUNT,
     MAX_LAYERS, MAX_WIDTH,
 };
 
@@ -164,7 +164,7 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
     let (mut additions, classes, causal) = mixtral::heads(d, "Qwen3Moe", model, true)?;
     additions.insert(
         0,
-        mixtral::add(
+        add(
             Step::Biases,
             None,
             if d.flag("bias") {

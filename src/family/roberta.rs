@@ -35,8 +35,8 @@ use super::bert;
 use super::Bucket::Head;
 use super::Step::Heads;
 use super::{
-    count, flag, line, range, row, Addition, Claim, Derivation, Dim, Dims, Family, Row, Step,
-    MAX_COUNT, MAX_LAYERS, MAX_WIDTH, POOLER,
+    add, count, flag, line, range, row, Claim, Derivation, Dim, Dims, Family, Row, Step, MAX_COUNT,
+    MAX_LAYERS, MAX_WIDTH, POOLER,
 };
 
 /// The dimensions, with the config class's `vocab_size` default.
@@ -243,11 +243,6 @@ fn derive(d: &Dims, prefix: &str) -> Option<Derivation> {
     let decoder_bias = v;
     let labelled = mul(n, h)?.checked_add(n)?;
     let classification = dense.checked_add(labelled)?;
-    let add = |step: Step, of: Option<&str>, l: super::Line| Addition {
-        step,
-        of: of.map(str::to_string),
-        line: l,
-    };
     let decoder_step = if tie {
         Step::TiedNotStored
     } else {

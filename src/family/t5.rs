@@ -22,12 +22,11 @@
 //! when the file stores a head that differs from `shared`: the model a v1.1 file makes
 //! counts its head. The config's own value decides here.
 
-use super::bart::add;
 use super::Bucket::{Attention, Embedding, Ffn, Head, Norm};
 use super::Step::{Heads, Norms, PositionTables};
 use super::{
-    count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, BACKBONE, MAX_COUNT,
-    MAX_LAYERS, MAX_WIDTH,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, BACKBONE,
+    MAX_COUNT, MAX_LAYERS, MAX_WIDTH,
 };
 
 /// The decoder part.

@@ -17,7 +17,7 @@
 use super::Bucket::{Attention, Embedding, Ffn, Head, Norm, Pooler};
 use super::Step::{Biases, Heads, Pooler as PoolerStep};
 use super::{
-    count, flag, line, range, row, Addition, Claim, Derivation, Dims, Family, Row, Step, MAX_COUNT,
+    add, count, flag, line, range, row, Claim, Derivation, Dims, Family, Row, Step, MAX_COUNT,
     MAX_LAYERS, MAX_WIDTH, POOLER,
 };
 
@@ -280,11 +280,6 @@ pub fn derive(d: &Dims) -> Option<Derivation> {
             weights_only,
         ),
     ];
-    let add = |step: Step, of: Option<&str>, l: super::Line| Addition {
-        step,
-        of: of.map(str::to_string),
-        line: l,
-    };
     let additions = vec![
         add(
             Step::Biases,
