@@ -360,7 +360,7 @@ impl Compiled {
         let mut out = Vec::with_capacity(self.expanded_len(dims, parts));
         for (i, r) in self.rows.iter().enumerate() {
             let row = r.row;
-            if !(row.part == BACKBONE || parts.contains(&row.part)) || !row.cond.holds(dims) {
+            if !expected(row, dims, parts) {
                 continue;
             }
             let shape: Vec<u64> = r
@@ -418,9 +418,6 @@ impl Compiled {
     /// How many tensors [`Compiled::expand`] gives (room reserved once, where regrowing
     /// would copy tens of thousands of them); 0 when a range has no value.
     fn expanded_len(&self, dims: &Dims, parts: &[&str]) -> usize {
-        let kept = |r: &&CompiledRow| {
-            (r.row.part == BACKBONE || parts.contains(&r.row.part)) && r.row.cond.holds(dims)
-        };
         let count = |r: &CompiledRow| {
             r.segs.iter().try_fold(1usize, |n, s| match s {
                 Seg::Cap(_, ri) => n.checked_mul(self.range_values(*ri, dims)?.len()),
@@ -429,7 +426,7 @@ impl Compiled {
         };
         self.rows
             .iter()
-            .filter(kept)
+            .filter(|r| expected(r.row, dims, parts))
             .map(|r| count(r).unwrap_or(0))
             .fold(0usize, usize::saturating_add)
     }
@@ -474,6 +471,12 @@ impl Compiled {
         }
         known
     }
+}
+
+/// Whether `row` is expected for `dims`: in the backbone or one of `parts`, and its
+/// condition holds.
+fn expected(row: &Row, dims: &Dims, parts: &[&str]) -> bool {
+    (row.part == BACKBONE || parts.contains(&row.part)) && row.cond.holds(dims)
 }
 
 /// The key of a pattern with its captures at `at` in their values.
