@@ -486,7 +486,7 @@ impl ShardIndex {
             .collect::<Vec<_>>()
             .into_iter()
             .collect::<Result<_>>()?;
-        if !self.stored_in_index_order(&parts) && !self.holders_agree(&parts) {
+        if !self.stored_in_index_order(&parts) {
             self.check_holders(&parts).map_err(bad)?;
         }
         let (files, tensors) = concat_in_natural_order(parts);
@@ -524,33 +524,6 @@ impl ShardIndex {
             here
         });
         in_order && next.iter().zip(parts).all(|(n, p)| *n == p.1.len())
-    }
-
-    /// True when every tensor is stored once, in the shard the index names, and listed by
-    /// it: each tensor names an entry of its own shard, no entry twice, and there are as
-    /// many tensors as entries. Otherwise [`ShardIndex::check_holders`] names the first
-    /// problem.
-    fn holders_agree(&self, parts: &[(FileInfo, Vec<Tensor>)]) -> bool {
-        let count: usize = parts.iter().map(|p| p.1.len()).sum();
-        if count != self.entries.len() {
-            return false;
-        }
-        // Names are unique (checked when the index was parsed); the flag marks an entry
-        // already claimed by a tensor.
-        let mut listed: Map<&str, (usize, bool)> =
-            Map::with_capacity_and_hasher(count, Default::default());
-        listed.extend(self.entries().map(|(name, shard)| (name, (shard, false))));
-        parts.iter().enumerate().all(|(i, (_, tensors))| {
-            tensors
-                .iter()
-                .all(|t| match listed.get_mut(t.name.as_str()) {
-                    Some((shard, claimed)) if *shard == i && !*claimed => {
-                        *claimed = true;
-                        true
-                    }
-                    _ => false,
-                })
-        })
     }
 
     /// Every tensor stored once, in the shard the index names, and listed by it.
